@@ -1,0 +1,35 @@
+"""Helpers shared by the CLI commands: the Config, JSON output, TTY detection."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pack.config import Config, load_config
+
+output_option = click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Report format.",
+)
+
+
+def config_from(**overrides: Any) -> Config:
+    """The one place the CLI reads the environment and the working directory."""
+    return load_config(Path.cwd(), os.environ, overrides)
+
+
+def echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, sort_keys=True, default=str))
+
+
+def is_tty() -> bool:
+    return sys.stderr.isatty() and not os.environ.get("CI")

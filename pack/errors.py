@@ -1,0 +1,67 @@
+"""The one exception tree pack raises.
+
+Library code raises these with a one-line message that names the field, file or
+value at fault; only the CLI turns them into exit codes and hints.
+"""
+
+from __future__ import annotations
+
+
+class PackError(Exception):
+    """Base of every error pack reports to a user."""
+
+    exit_code: int = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(PackError):
+    """Bad input from the user: a flag, a config value, a path."""
+
+    exit_code = 2
+
+
+class ConfigError(UsageError):
+    """A bad value in [tool.pack] or a PACK_* variable."""
+
+
+class SpecError(UsageError):
+    """An ImageSpec that cannot be valid, or a spec file that cannot be loaded."""
+
+
+class BuildError(PackError):
+    """An image build or push failed."""
+
+
+class RegistryError(PackError):
+    """A registry answered something other than yes or no."""
+
+
+class PackageError(UsageError):
+    """A source tree that cannot be bundled (empty, too big, unreadable, escaping links)."""
+
+
+class StoreError(PackError):
+    """An object store could not be read or written."""
+
+
+class ArchiveError(PackError):
+    """A bundle that fails verification or tries to escape its destination."""
+
+
+class TaskError(UsageError):
+    """A task definition or its inputs are invalid."""
+
+
+class LaunchError(PackError):
+    """A run could not be started or followed on its backend."""
+
+
+class TaskFailed(PackError):
+    """The user's task ran and failed; the message carries its traceback."""
