@@ -44,6 +44,9 @@ class Config:
     build_cache: str | None = None
     insecure_registries: tuple[str, ...] = ()
     docker_config: Path | None = None
+    # DOCKER_HOST for builds (None: docker's default) and the docker CLI to build with.
+    docker_host: str | None = None
+    docker_cli: str | None = None
     record_ttl_seconds: int = 3600
     # Code bundles
     store: str | None = None
