@@ -1,0 +1,196 @@
+"""The S3 store: boto3 (imported here only), its standard credential chain, standard retries.
+
+Uploads are all-or-nothing: a single PUT for small objects, a multipart upload
+for big ones that is aborted if anything fails midway. With `if_absent` the write
+is conditional (`If-None-Match: *`): when another writer got there first S3
+answers 412 and, the key being content-addressed, that counts as success.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import urlparse
+
+from pack.errors import StoreError
+from pack.packager.store import atomic_write, check_key
+
+MULTIPART_THRESHOLD = 64 * 1024 * 1024
+PART_SIZE = 16 * 1024 * 1024
+_NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+_ALREADY_THERE = {"PreconditionFailed", "412", "ConditionalRequestConflict"}
+
+
+def parse_s3_url(url: str) -> tuple[str, str]:
+    """`s3://bucket/some/prefix` -> ("bucket", "some/prefix")."""
+    parsed = urlparse(url)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise StoreError(f"invalid S3 URL {url!r}: expected s3://bucket/prefix")
+    if len(parsed.netloc) < 3:
+        raise StoreError(f"invalid S3 URL {url!r}: bucket names have at least 3 characters")
+    return parsed.netloc, parsed.path.strip("/")
+
+
+def _code(exc: Exception) -> str:
+    response = getattr(exc, "response", None) or {}
+    error = response.get("Error", {}) if isinstance(response, dict) else {}
+    code = str(error.get("Code", ""))
+    if not code:
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        code = str(status or "")
+    return code
+
+
+def _describe(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        error = response.get("Error", {})
+        code, message = error.get("Code", ""), error.get("Message", "")
+        return f"{code}: {message}".strip(": ") or type(exc).__name__
+    # botocore's connection/credential errors carry no secrets in their text.
+    return str(exc) or type(exc).__name__
+
+
+class S3Store:
+    """A bucket and a key prefix. The boto3 client is built on first use."""
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        endpoint_url: str | None = None,
+        multipart_threshold: int = MULTIPART_THRESHOLD,
+        part_size: int = PART_SIZE,
+        client: Any = None,
+    ) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.endpoint_url = endpoint_url
+        self.multipart_threshold = multipart_threshold
+        self.part_size = part_size
+        self._client = client
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                import boto3
+                from botocore.config import Config as BotoConfig
+
+                config = BotoConfig(retries={"mode": "standard", "max_attempts": 5})
+                # endpoint_url=None lets boto3 apply its own settings (AWS_ENDPOINT_URL_S3, config file).
+                self._client = boto3.session.Session().client(
+                    "s3", endpoint_url=self.endpoint_url, config=config
+                )
+            return self._client
+
+    def _key(self, key: str) -> str:
+        check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def url(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self._key(key)}"
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            return True
+        except Exception as exc:
+            if _code(exc) in _NOT_FOUND:
+                return False
+            raise StoreError(f"cannot check {self.url(key)}: {_describe(exc)}") from None
+
+    def put_bytes(self, key: str, data: bytes, *, if_absent: bool = False) -> bool:
+        return self.put_fileobj(key, io.BytesIO(data), size=len(data), if_absent=if_absent)
+
+    def put_file(self, key: str, path: Path, *, if_absent: bool = False) -> bool:
+        try:
+            size = os.stat(path).st_size
+            with open(path, "rb") as f:
+                return self.put_fileobj(key, f, size=size, if_absent=if_absent)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot upload {path} to {self.url(key)}: {exc.strerror or exc}"
+            ) from None
+
+    def put_fileobj(
+        self, key: str, fileobj: BinaryIO, *, size: int, if_absent: bool = False
+    ) -> bool:
+        """Upload `size` bytes from `fileobj`; nothing is visible unless all of it arrived."""
+        full = self._key(key)
+        extra: dict[str, str] = {"IfNoneMatch": "*"} if if_absent else {}
+        try:
+            if size < self.multipart_threshold:
+                body = fileobj.read(size)
+                self.client.put_object(Bucket=self.bucket, Key=full, Body=body, **extra)
+            else:
+                self._multipart(full, fileobj, size, extra)
+            return True
+        except StoreError:
+            raise
+        except Exception as exc:
+            if if_absent and _code(exc) in _ALREADY_THERE:
+                return False
+            raise StoreError(f"cannot upload to {self.url(key)}: {_describe(exc)}") from None
+
+    def _multipart(self, full: str, fileobj: BinaryIO, size: int, extra: dict[str, str]) -> None:
+        # s3transfer's upload_file does not pass IfNoneMatch, so the parts are sent here.
+        upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=full)["UploadId"]
+        try:
+            parts = []
+            number = 1
+            remaining = size
+            while remaining > 0:
+                chunk = fileobj.read(min(self.part_size, remaining))
+                if not chunk:
+                    raise OSError(f"source ended {remaining} bytes early")
+                remaining -= len(chunk)
+                answer = self.client.upload_part(
+                    Bucket=self.bucket, Key=full, UploadId=upload_id, PartNumber=number, Body=chunk
+                )
+                parts.append({"ETag": answer["ETag"], "PartNumber": number})
+                number += 1
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=full,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+                **extra,
+            )
+        except BaseException:
+            try:
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload_id)
+            except Exception:  # noqa: S110 - the original error is the one to report
+                pass
+            raise
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            answer = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            return answer["Body"].read()  # type: ignore[no-any-return]
+        except Exception as exc:
+            if _code(exc) in _NOT_FOUND:
+                raise StoreError(f"not found: {self.url(key)}") from None
+            raise StoreError(f"cannot read {self.url(key)}: {_describe(exc)}") from None
+
+    def get_file(self, key: str, dest: Path) -> None:
+        def fill(out: BinaryIO) -> None:
+            answer = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            for chunk in answer["Body"].iter_chunks(1 << 20):
+                out.write(chunk)
+
+        try:
+            atomic_write(dest, fill)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot write {dest} from {self.url(key)}: {exc.strerror or exc}"
+            ) from None
+        except Exception as exc:
+            if _code(exc) in _NOT_FOUND:
+                raise StoreError(f"not found: {self.url(key)}") from None
+            raise StoreError(f"cannot read {self.url(key)}: {_describe(exc)}") from None

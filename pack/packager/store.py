@@ -1,0 +1,214 @@
+"""Object stores behind one small protocol: `file://` (atomic rename) and `s3://` (boto3).
+
+A key is a relative POSIX path inside the store (`bundles/<hex>.tar.zst`). Writes
+never leave a partial object visible: the file store writes a temp file in the
+same folder and renames it; the S3 store relies on S3's all-or-nothing PUT and
+aborts a multipart upload that fails midway.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO, Protocol, runtime_checkable
+from urllib.parse import unquote, urlparse
+
+from pack.errors import StoreError
+
+SUPPORTED = "file:///absolute/path or s3://bucket/prefix"
+
+
+@runtime_checkable
+class Store(Protocol):
+    """A flat key -> bytes store.
+
+    `put_*` returns True when this call wrote the object. With `if_absent=True` an
+    object already there is kept (content-addressed keys: same key, same bytes) and
+    the call returns False; concurrent writers of one key are then both safe.
+    """
+
+    def exists(self, key: str) -> bool: ...
+
+    def put_file(self, key: str, path: Path, *, if_absent: bool = False) -> bool: ...
+
+    def put_bytes(self, key: str, data: bytes, *, if_absent: bool = False) -> bool: ...
+
+    def get_file(self, key: str, dest: Path) -> None: ...
+
+    def get_bytes(self, key: str) -> bytes: ...
+
+    def url(self, key: str) -> str: ...
+
+
+def check_key(key: str) -> str:
+    """A key must be a plain relative POSIX path: no `..`, no leading `/`, no empty parts."""
+    parts = PurePosixPath(key).parts
+    if (
+        not key
+        or key.startswith("/")
+        or "\\" in key
+        or any(p in ("", ".", "..") for p in key.split("/"))
+        or not parts
+    ):
+        raise StoreError(
+            f"invalid store key {key!r}: expected a relative path like 'bundles/x.tar.zst'"
+        )
+    return key
+
+
+def atomic_write(dest: Path, fill: Callable[[BinaryIO], object]) -> None:
+    """Write `dest` via a temp file in its folder and os.replace, so readers see all or nothing."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            fill(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+class FileStore:
+    """A folder on a local (or mounted) file system."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def url(self, key: str) -> str:
+        return self._path(key).as_uri()
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def put_file(self, key: str, path: Path, *, if_absent: bool = False) -> bool:
+        dest = self._path(key)
+        if if_absent and dest.is_file():
+            return False
+        try:
+            with open(path, "rb") as src:
+                atomic_write(dest, lambda f: shutil.copyfileobj(src, f, 1 << 20))
+        except OSError as exc:
+            raise StoreError(f"cannot write {self.url(key)}: {exc.strerror or exc}") from None
+        return True
+
+    def put_fileobj(self, key: str, fileobj: BinaryIO, *, if_absent: bool = False) -> bool:
+        dest = self._path(key)
+        if if_absent and dest.is_file():
+            return False
+        try:
+            atomic_write(dest, lambda f: shutil.copyfileobj(fileobj, f, 1 << 20))
+        except OSError as exc:
+            raise StoreError(f"cannot write {self.url(key)}: {exc.strerror or exc}") from None
+        return True
+
+    def put_bytes(self, key: str, data: bytes, *, if_absent: bool = False) -> bool:
+        dest = self._path(key)
+        if if_absent and dest.is_file():
+            return False
+        try:
+            atomic_write(dest, lambda f: f.write(data))
+        except OSError as exc:
+            raise StoreError(f"cannot write {self.url(key)}: {exc.strerror or exc}") from None
+        return True
+
+    def get_file(self, key: str, dest: Path) -> None:
+        src = self._path(key)
+        try:
+            with open(src, "rb") as f:
+                atomic_write(dest, lambda out: shutil.copyfileobj(f, out, 1 << 20))
+        except FileNotFoundError:
+            raise StoreError(f"not found: {self.url(key)}") from None
+        except OSError as exc:
+            raise StoreError(f"cannot read {self.url(key)}: {exc.strerror or exc}") from None
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise StoreError(f"not found: {self.url(key)}") from None
+        except OSError as exc:
+            raise StoreError(f"cannot read {self.url(key)}: {exc.strerror or exc}") from None
+
+
+def _file_root(url: str) -> Path:
+    parsed = urlparse(url)
+    if parsed.netloc not in ("", "localhost"):
+        raise StoreError(f"unsupported store URL {url!r}: file URLs must be local; use {SUPPORTED}")
+    path = Path(unquote(parsed.path))
+    if not path.is_absolute():
+        raise StoreError(f"unsupported store URL {url!r}: use {SUPPORTED}")
+    return path
+
+
+def open_store(url: str, *, endpoint_url: str | None = None) -> Store:
+    """The store a URL names. boto3 is imported only for s3:// URLs."""
+    scheme = urlparse(url).scheme
+    if scheme == "file":
+        return FileStore(_file_root(url))
+    if scheme == "s3":
+        from pack.packager.s3 import S3Store, parse_s3_url
+
+        bucket, prefix = parse_s3_url(url)
+        return S3Store(bucket, prefix, endpoint_url=endpoint_url)
+    raise StoreError(f"unsupported store URL {url!r}: use {SUPPORTED}")
+
+
+def split_url(url: str, *, endpoint_url: str | None = None) -> tuple[Store, str]:
+    """Split an object URL into (store of its folder, key of the object)."""
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        path = _file_root(url)
+        if not path.name:
+            raise StoreError(f"URL {url!r} names a folder, not an object")
+        return FileStore(path.parent), path.name
+    if parsed.scheme == "s3":
+        from pack.packager.s3 import S3Store, parse_s3_url
+
+        bucket, key = parse_s3_url(url)
+        if not key or key.endswith("/"):
+            raise StoreError(f"URL {url!r} names a folder, not an object")
+        folder, _, name = key.rpartition("/")
+        return S3Store(bucket, folder, endpoint_url=endpoint_url), name
+    raise StoreError(f"unsupported URL {url!r}: use {SUPPORTED}")
+
+
+def read_url(url: str, *, endpoint_url: str | None = None) -> bytes:
+    store, key = split_url(url, endpoint_url=endpoint_url)
+    return store.get_bytes(key)
+
+
+def write_url(
+    url: str, data: bytes, *, endpoint_url: str | None = None, if_absent: bool = False
+) -> bool:
+    store, key = split_url(url, endpoint_url=endpoint_url)
+    return store.put_bytes(key, data, if_absent=if_absent)
+
+
+def download_url(url: str, dest: Path, *, endpoint_url: str | None = None) -> None:
+    store, key = split_url(url, endpoint_url=endpoint_url)
+    store.get_file(key, dest)
+
+
+def upload_file_url(
+    url: str, path: Path, *, endpoint_url: str | None = None, if_absent: bool = False
+) -> bool:
+    store, key = split_url(url, endpoint_url=endpoint_url)
+    return store.put_file(key, path, if_absent=if_absent)
+
+
+def exists_url(url: str, *, endpoint_url: str | None = None) -> bool:
+    store, key = split_url(url, endpoint_url=endpoint_url)
+    return store.exists(key)
