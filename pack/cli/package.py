@@ -1,0 +1,187 @@
+"""`pack package`: bundle local code by its tree digest and upload it once to a store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from pack.cli import common
+
+if TYPE_CHECKING:
+    from pack.packager.publish import PackagePlan
+    from pack.packager.walk import Excluded
+
+
+def _size(n: int) -> str:
+    from pack.packager.publish import _fmt_bytes
+
+    return _fmt_bytes(n)
+
+
+def _excluded_json(excluded: tuple[Excluded, ...]) -> list[dict[str, Any]]:
+    return [{"path": x.path + ("/" if x.is_dir else ""), "reason": x.reason} for x in excluded]
+
+
+def _print_list(plan: PackagePlan) -> None:
+    paths = [e.path + (f" -> {e.link_target}" if e.kind == "symlink" else "") for e in plan.entries]
+    if common.is_tty():
+        from rich.console import Console
+        from rich.tree import Tree
+
+        tree = Tree(f"[bold]{plan.root}[/bold] ({len(paths)} files, {_size(plan.total_bytes)})")
+        nodes: dict[str, Tree] = {"": tree}
+        for path in paths:
+            parts = path.split(" -> ")[0].split("/")
+            for i in range(1, len(parts)):
+                key = "/".join(parts[:i])
+                if key not in nodes:
+                    nodes[key] = nodes["/".join(parts[: i - 1])].add(
+                        f"[blue]{parts[i - 1]}/[/blue]"
+                    )
+            nodes["/".join(parts[:-1])].add(path.rsplit("/", 1)[-1])
+        console = Console()
+        console.print(tree)
+        if plan.excluded:
+            console.print("[bold]left out:[/bold]")
+            for x in plan.excluded:
+                console.print(
+                    f"  {x.path}{'/' if x.is_dir else ''}  [dim]{x.reason}[/dim]", highlight=False
+                )
+        return
+    for path in paths:
+        click.echo(path)
+    for x in plan.excluded:
+        click.echo(f"excluded: {x.path}{'/' if x.is_dir else ''}  ({x.reason})")
+
+
+@click.command("package")
+@click.argument("src", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--copy",
+    type=click.Choice(["all", "auto", "none"]),
+    default="all",
+    show_default=True,
+    help="all: every listed file; auto: the local modules --entry imports; none: no bundle.",
+)
+@click.option(
+    "--entry",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Entry file (needed by --copy auto; sets the default SRC).",
+)
+@click.option(
+    "--store",
+    "store",
+    help="Store URL: file:///abs/path or s3://bucket/prefix [default: config store].",
+)
+@click.option(
+    "--compression",
+    type=click.Choice(["zstd", "gzip"]),
+    default=None,
+    help="Archive compression [default: config, zstd].",
+)
+@click.option(
+    "--follow-links",
+    is_flag=True,
+    help="Pack what symlinks leaving SRC point to instead of refusing them.",
+)
+@click.option(
+    "--list",
+    "list_only",
+    is_flag=True,
+    help="Show what would be sent and what is left out, and why; upload nothing.",
+)
+@common.output_option
+def command(
+    src: Path | None,
+    copy: str,
+    entry: Path | None,
+    store: str | None,
+    compression: str | None,
+    follow_links: bool,
+    list_only: bool,
+    output: str,
+) -> None:
+    """Bundle SRC (default: the entry's project root, else the current folder) and upload it once."""
+    from pack.packager.publish import find_source_root, plan_package, publish
+    from pack.packager.store import open_store
+
+    config = common.config_from(store=store, compression=compression)
+    warnings: list[str] = []
+
+    def warn(message: str) -> None:
+        warnings.append(message)
+        if output != "json":
+            click.echo(f"pack: warning: {message}", err=True)
+
+    if copy == "none":
+        if output == "json":
+            common.echo_json(
+                {
+                    "url": None,
+                    "digest": None,
+                    "files": 0,
+                    "bytes": 0,
+                    "uploaded": False,
+                    "copy": "none",
+                }
+            )
+        else:
+            click.echo("copy none: no bundle; the code is expected in the image")
+        return
+    root = (
+        src if src is not None else (find_source_root(entry) if entry is not None else Path.cwd())
+    )
+    plan = plan_package(
+        root.resolve(),
+        copy,
+        entry,
+        cache_dir=config.cache_dir,
+        max_bytes=config.max_bundle_bytes,
+        follow_links=follow_links,
+        on_warning=warn,
+    )
+    if list_only:
+        if output == "json":
+            common.echo_json(
+                {
+                    "root": str(plan.root),
+                    "digest": str(plan.digest),
+                    "files": [e.path for e in plan.entries],
+                    "bytes": plan.total_bytes,
+                    "excluded": _excluded_json(plan.excluded),
+                    "warnings": warnings,
+                }
+            )
+        else:
+            _print_list(plan)
+        return
+    tmp_dir = config.cache_dir / "packager" / "tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    ref = publish(
+        plan,
+        open_store(config.store_url, endpoint_url=config.s3_endpoint_url),
+        compression=config.compression,
+        tmp_dir=tmp_dir,
+    )
+    if output == "json":
+        common.echo_json(
+            {
+                "url": ref.url,
+                "digest": str(ref.digest),
+                "files": ref.files,
+                "bytes": ref.bytes,
+                "uploaded": ref.uploaded,
+                "compression": ref.compression,
+                "largest": [{"path": p, "bytes": n} for p, n in ref.largest],
+                "excluded": _excluded_json(plan.excluded),
+                "warnings": warnings,
+            }
+        )
+        return
+    state = "uploaded" if ref.uploaded else "already in the store"
+    click.echo(f"{ref.files} files, {_size(ref.bytes)}, {ref.digest.short()} {state}")
+    largest = ", ".join(f"{p} ({_size(n)})" for p, n in ref.largest[:3])
+    click.echo(f"largest: {largest}")
+    click.echo(ref.url)
