@@ -40,6 +40,7 @@ class Config:
     registry: str | None = None
     builder: str = "docker"
     default_image: str | None = None
+    python_base: str | None = None  # FROM for specs without base_image; may use {python_version}
     build_ca_bundle: Path | None = None
     build_cache: str | None = None
     insecure_registries: tuple[str, ...] = ()
