@@ -92,7 +92,7 @@ def content_hashes(entries: Iterable[FileEntry], cache_file: Path | None) -> dic
         digest = hash_file(entry)
         out[entry.path] = digest
         changed = True
-        if now - max(entry.mtime_ns, entry.ctime_ns) > RACY_WINDOW_NS:
+        if now - entry.mtime_ns > RACY_WINDOW_NS:
             fresh[entry.path] = (stamp, digest)
     if cache_file is not None and (changed or len(fresh) != len(cached)):
         save(cache_file, fresh)
