@@ -1,0 +1,87 @@
+"""The backend protocol: run one attempt of a rendered pod, somewhere.
+
+A backend sees only a `V1Pod` and the `Execution` it belongs to; it never sees the
+task, the type engine or the user's files. Inputs are already in the store at
+`execution.inputs_url` and the attempt writes `outputs.pb` or `errors.pb` under
+`execution.output_prefix`; the run pipeline reads them back, so a backend only has
+to report how the container ended.
+
+`run` blocks until the attempt ends. Backends that can leave a run going
+(Kubernetes) also implement `submit`, `status` and `logs`; the defaults say the
+backend cannot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from pack.errors import LaunchError
+
+if TYPE_CHECKING:
+    from kubernetes.client import V1Pod
+
+    from pack.launcher.execution import Execution
+
+Phase = Literal["Pending", "Running", "Succeeded", "Failed", "Unknown"]
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    """How one attempt's container ended (Kubernetes pod phase vocabulary).
+
+    `reason` is a short machine word when the backend knows one (`Error`,
+    `OOMKilled`, `DeadlineExceeded`, `ImagePullBackOff`, `Unschedulable`); `message`
+    is human text; `log_tail` the last lines of the container's output.
+    Times are wall-clock seconds since the epoch (`time.time()`).
+    """
+
+    attempt: int
+    phase: Phase
+    exit_code: int | None = None
+    reason: str | None = None
+    message: str | None = None
+    log_tail: str = ""
+    started_at: float | None = None
+    finished_at: float | None = None
+    details: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.phase == "Succeeded"
+
+
+@dataclass(frozen=True)
+class RunHandle:
+    """What `submit` returns: enough to find the attempt again (`pack status`/`pack logs`)."""
+
+    backend: str
+    execution_id: str
+    attempt: int
+    name: str
+    namespace: str | None = None
+
+
+class Backend:
+    """Base class; subclasses implement `run` and, when they can detach, the rest."""
+
+    name: str = "backend"
+
+    def run(self, pod: V1Pod, execution: Execution) -> AttemptResult:
+        """Run the pod's primary container to completion and say how it ended."""
+        raise NotImplementedError
+
+    def submit(self, pod: V1Pod, execution: Execution) -> RunHandle:
+        """Start the attempt and return at once."""
+        raise LaunchError(f"the {self.name} backend cannot detach a run; run it in the foreground")
+
+    def status(self, handle: RunHandle) -> AttemptResult:
+        raise LaunchError(f"the {self.name} backend cannot report on detached runs")
+
+    def logs(self, handle: RunHandle, *, follow: bool = False) -> Iterator[str]:
+        raise LaunchError(f"the {self.name} backend keeps no logs to fetch")
+
+    def close(self) -> None:
+        """Release clients, threads and temp dirs."""
+        return None

@@ -1,0 +1,85 @@
+"""An execution: its id and where its artifacts live in the store.
+
+Layout under the store (one prefix per run, one per attempt):
+    <store>/runs/<execution-id>/inputs.pb
+    <store>/runs/<execution-id>/inputs-raw/...        files passed as inputs
+    <store>/runs/<execution-id>/attempts/<n>/outputs.pb | errors.pb | timings.json
+    <store>/runs/<execution-id>/attempts/<n>/raw/...  files and arrays the task returned
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, replace
+
+ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def _base36(number: int) -> str:
+    digits = ""
+    while True:
+        number, rem = divmod(number, 36)
+        digits = ALPHABET[rem] + digits
+        if number == 0:
+            return digits
+
+
+def new_execution_id(now: float | None = None) -> str:
+    """`r` + seconds since the epoch in base 36 (sortable) + 8 random base-36 chars.
+
+    Lowercase alphanumerics only, so it is valid in pod names and label values.
+    """
+    stamp = _base36(int(time.time() if now is None else now))
+    tail = "".join(secrets.choice(ALPHABET) for _ in range(8))
+    return f"r{stamp}{tail}"
+
+
+def join_url(prefix: str, *parts: str) -> str:
+    return "/".join([prefix.rstrip("/"), *(p.strip("/") for p in parts)])
+
+
+@dataclass(frozen=True)
+class Execution:
+    """One run of one task; `attempt` is 1-based and names the attempt's output prefix."""
+
+    id: str
+    project: str
+    domain: str
+    store_url: str
+    attempt: int = 1
+
+    @property
+    def run_prefix(self) -> str:
+        return join_url(self.store_url, "runs", self.id)
+
+    @property
+    def inputs_url(self) -> str:
+        return join_url(self.run_prefix, "inputs.pb")
+
+    @property
+    def inputs_raw_prefix(self) -> str:
+        return join_url(self.run_prefix, "inputs-raw")
+
+    @property
+    def output_prefix(self) -> str:
+        return join_url(self.run_prefix, "attempts", str(self.attempt))
+
+    @property
+    def raw_output_prefix(self) -> str:
+        return join_url(self.output_prefix, "raw")
+
+    @property
+    def outputs_url(self) -> str:
+        return join_url(self.output_prefix, "outputs.pb")
+
+    @property
+    def errors_url(self) -> str:
+        return join_url(self.output_prefix, "errors.pb")
+
+    @property
+    def timings_url(self) -> str:
+        return join_url(self.output_prefix, "timings.json")
+
+    def with_attempt(self, attempt: int) -> Execution:
+        return replace(self, attempt=attempt)

@@ -1,0 +1,222 @@
+"""`pack.File` and `pack.Directory`: data that travels by reference through the store.
+
+Returned from a task, a local file is uploaded under the raw-output prefix and the
+literal carries only its URL (a `Blob`). Received by a task, a File holds the URL and
+downloads on first use (`open()`, `.path`, `os.fspath`). A Directory is stored as its
+files plus a small manifest listing them, so any store that can get and put objects
+(no listing needed) can hold one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+from pathlib import Path, PurePosixPath
+from typing import IO, TYPE_CHECKING, Any
+
+from pack.launcher.types.engine import TypeContext, TypeEngine
+
+if TYPE_CHECKING:
+    from flyteidl.core.literals_pb2 import Literal
+
+MANIFEST = ".pack-manifest.json"
+
+
+def _is_url(text: str) -> bool:
+    return "://" in text
+
+
+class _Ref:
+    """A local path or a remote URL, downloaded to `local_dir` (or a temp dir) when needed."""
+
+    def __init__(self, path: str | os.PathLike[str], *, local_dir: Path | None = None) -> None:
+        text = os.fspath(path)
+        self._remote: str | None = text if _is_url(text) else None
+        self._local: Path | None = None if self._remote else Path(text)
+        self._local_dir = local_dir
+
+    @property
+    def uri(self) -> str | None:
+        """The store URL, or None for a file that was never uploaded."""
+        return self._remote
+
+    @property
+    def is_remote(self) -> bool:
+        return self._remote is not None
+
+    def _fetch_dir(self) -> Path:
+        base = self._local_dir or Path(tempfile.gettempdir())
+        base.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix="pack-fetch-", dir=base))
+
+    @property
+    def path(self) -> Path:
+        """A local path, downloading the remote object the first time it is asked for."""
+        if self._local is None:
+            assert self._remote is not None
+            self._local = self._download(self._remote, self._fetch_dir())
+        return self._local
+
+    def download(self) -> Path:
+        return self.path
+
+    def _download(self, url: str, into: Path) -> Path:
+        raise NotImplementedError
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._remote or str(self._local)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, _Ref)
+        return (self._remote, self._local) == (other._remote, other._local)
+
+    def __hash__(self) -> int:
+        return hash((self._remote, self._local))
+
+
+class File(_Ref):
+    """A file: `File("data.csv")` locally, `File("s3://b/k")` remotely; `open()` fetches."""
+
+    @classmethod
+    def new(cls, name: str) -> File:
+        """A fresh local file in the task's working directory, to write and then return."""
+        from pack.launcher.context import current_context
+
+        folder = Path(tempfile.mkdtemp(prefix="out-", dir=current_context().working_dir))
+        return cls(folder / name)
+
+    def open(self, mode: str = "r", **kwargs: Any) -> IO[Any]:
+        if self._remote is not None and any(c in mode for c in "wax+"):
+            raise ValueError(f"{self!r} is a stored file and is read-only; use File.new() to write")
+        return open(self.path, mode, **kwargs)  # noqa: SIM115 - the caller closes it
+
+    def _download(self, url: str, into: Path) -> Path:
+        from pack.packager.store import download_url
+
+        dest = into / (PurePosixPath(url).name or "file")
+        download_url(url, dest)
+        return dest
+
+
+class Directory(_Ref):
+    """A folder of files; `.path` fetches every file the manifest lists."""
+
+    @classmethod
+    def new(cls, name: str) -> Directory:
+        from pack.launcher.context import current_context
+
+        folder = Path(tempfile.mkdtemp(prefix="out-", dir=current_context().working_dir)) / name
+        folder.mkdir()
+        return cls(folder)
+
+    def files(self) -> list[Path]:
+        root = self.path
+        return sorted(p for p in root.rglob("*") if p.is_file() and p.name != MANIFEST)
+
+    def _download(self, url: str, into: Path) -> Path:
+        from pack.packager.store import download_url, read_url
+
+        dest = into / (PurePosixPath(url.rstrip("/")).name or "dir")
+        manifest = json.loads(read_url(f"{url.rstrip('/')}/{MANIFEST}"))
+        dest.mkdir(parents=True)
+        for rel in manifest["files"]:
+            parts = PurePosixPath(rel).parts
+            if not parts or rel.startswith("/") or ".." in parts:
+                raise ValueError(f"{url}: manifest entry {rel!r} escapes the directory")
+            target = dest.joinpath(*parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            download_url(f"{url.rstrip('/')}/{rel}", target)
+        return dest
+
+
+def _blob_literal(uri: str, multipart: bool, fmt: str = "") -> Literal:
+    from flyteidl.core import literals_pb2, types_pb2
+
+    dim = types_pb2.BlobType.MULTIPART if multipart else types_pb2.BlobType.SINGLE
+    meta = literals_pb2.BlobMetadata(type=types_pb2.BlobType(format=fmt, dimensionality=dim))
+    return literals_pb2.Literal(
+        scalar=literals_pb2.Scalar(blob=literals_pb2.Blob(metadata=meta, uri=uri))
+    )
+
+
+def blob_uri(lit: Literal) -> str:
+    if lit.WhichOneof("value") != "scalar" or lit.scalar.WhichOneof("value") != "blob":
+        raise TypeError("expected a blob literal")
+    return lit.scalar.blob.uri
+
+
+def offload_prefix(ctx: TypeContext, what: str) -> str:
+    """A fresh, unique folder under the raw-output prefix."""
+    return f"{ctx.require_prefix(what).rstrip('/')}/{secrets.token_hex(8)}"
+
+
+def upload_file(path: Path, ctx: TypeContext) -> str:
+    from pack.packager.store import upload_file_url
+
+    if not path.is_file():
+        raise TypeError(f"file {str(path)!r} does not exist")
+    url = f"{offload_prefix(ctx, str(path))}/{path.name}"
+    upload_file_url(url, path)
+    return url
+
+
+def upload_directory(path: Path, ctx: TypeContext) -> str:
+    from pack.packager.store import upload_file_url, write_url
+
+    if not path.is_dir():
+        raise TypeError(f"directory {str(path)!r} does not exist")
+    prefix = f"{offload_prefix(ctx, str(path))}/{path.name}"
+    rels = []
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        rel = file.relative_to(path).as_posix()
+        upload_file_url(f"{prefix}/{rel}", file)
+        rels.append(rel)
+    # The manifest is written last: a directory is complete once its manifest exists.
+    write_url(f"{prefix}/{MANIFEST}", json.dumps({"files": rels}).encode())
+    return prefix
+
+
+class FileTransformer:
+    name = "file"
+    kind: type[_Ref] = File
+    multipart = False
+
+    def matches(self, tp: Any) -> bool:
+        return tp is self.kind
+
+    def check(self, tp: Any, engine: TypeEngine) -> None:
+        return None
+
+    def _coerce(self, value: Any) -> _Ref:
+        if isinstance(value, self.kind):
+            return value
+        if isinstance(value, str | os.PathLike):
+            return self.kind(value)
+        raise TypeError(f"expected {self.kind.__name__} or a path, got {type(value).__name__}")
+
+    def _upload(self, path: Path, ctx: TypeContext) -> str:
+        return upload_file(path, ctx)
+
+    def to_literal(self, value: Any, tp: Any, engine: TypeEngine, ctx: TypeContext) -> Literal:
+        ref = self._coerce(value)
+        uri = ref.uri if ref.uri is not None else self._upload(ref.path, ctx)
+        return _blob_literal(uri, self.multipart)
+
+    def to_python(self, lit: Literal, tp: Any, engine: TypeEngine, ctx: TypeContext) -> Any:
+        return self.kind(blob_uri(lit), local_dir=ctx.local_dir)
+
+
+class DirectoryTransformer(FileTransformer):
+    name = "directory"
+    kind = Directory
+    multipart = True
+
+    def _upload(self, path: Path, ctx: TypeContext) -> str:
+        return upload_directory(path, ctx)
