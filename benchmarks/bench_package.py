@@ -77,7 +77,7 @@ def generate(root: Path, seed: int = 7) -> dict[str, int]:
             f"{j},{rng.choice(words)},{rng.random():.6f}" for j in range(rng.randint(700, 2100))
         )
         put(f"data/csv/part{i:04d}.csv", ("id,name,value\n" + lines).encode())
-    for i in range(6):
+    for i in range(7):
         put(f"assets/blob{i}.bin", rng.randbytes(4 * 1024 * 1024 + i * 100_000))
     # Things that must be skipped.
     skipped = root / ".venv"
@@ -143,7 +143,7 @@ def main() -> None:
     parser.add_argument("--skip-flytekit", action="store_true")
     args = parser.parse_args()
 
-    from pack.packager.publish import package_and_publish
+    from pack.packager.publish import BundleRef, package_and_publish
 
     work = Path(tempfile.mkdtemp(prefix="pack-bench-"))
     try:
@@ -162,7 +162,7 @@ def main() -> None:
             for name in files:
                 os.utime(os.path.join(dirpath, name), (old, old))
 
-        def pack_once(cache: Path, store: Path) -> tuple[float, object]:
+        def pack_once(cache: Path, store: Path) -> tuple[float, BundleRef | None]:
             t0 = time.perf_counter()
             ref = package_and_publish(
                 tree, "all", None, store.as_uri(), cache_dir=cache, on_warning=lambda m: None
@@ -172,8 +172,8 @@ def main() -> None:
         cold, ref = pack_once(work / "cache1", work / "store1")
         warm, ref2 = pack_once(work / "cache1", work / "store1")
         assert ref is not None and ref2 is not None
-        assert ref.uploaded and not ref2.uploaded  # type: ignore[attr-defined]
-        bundle = Path(ref.url.removeprefix("file://"))  # type: ignore[attr-defined]
+        assert ref.uploaded and not ref2.uploaded
+        bundle = Path(ref.url.removeprefix("file://"))
 
         env = {
             **os.environ,
@@ -189,11 +189,11 @@ def main() -> None:
         cli_warm, j2 = time_cli([*pack_cli, "package", str(tree), "-o", "json"], env)
         assert (
             j1["uploaded"] is True and j2["uploaded"] is False and j1["digest"] == str(ref.digest)
-        )  # type: ignore[attr-defined]
+        )
 
         print(
             f"pack bundle: {ref.files} files, {ref.bytes / 1e6:.1f} MB -> {bundle.stat().st_size / 1e6:.1f} MB zstd"
-        )  # type: ignore[attr-defined]
+        )
         print(f"pack cold      (in-process, fresh cache + store): {cold:7.3f} s")
         print(f"pack unchanged (in-process, same cache, no upload): {warm:7.3f} s")
         print(f"pack cold      (`pack package` CLI, whole process): {cli_cold:7.3f} s")
