@@ -54,6 +54,13 @@ def _describe(exc: Exception) -> str:
     return str(exc) or type(exc).__name__
 
 
+def _boto_errors() -> tuple[type[Exception], ...]:
+    """The errors that mean "the store said no"; anything else (a failing reader) propagates."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (BotoCoreError, ClientError)
+
+
 class S3Store:
     """A bucket and a key prefix. The boto3 client is built on first use."""
 
@@ -100,7 +107,7 @@ class S3Store:
         try:
             self.client.head_object(Bucket=self.bucket, Key=self._key(key))
             return True
-        except Exception as exc:
+        except _boto_errors() as exc:
             if _code(exc) in _NOT_FOUND:
                 return False
             raise StoreError(f"cannot check {self.url(key)}: {_describe(exc)}") from None
@@ -131,9 +138,7 @@ class S3Store:
             else:
                 self._multipart(full, fileobj, size, extra)
             return True
-        except StoreError:
-            raise
-        except Exception as exc:
+        except _boto_errors() as exc:
             if if_absent and _code(exc) in _ALREADY_THERE:
                 return False
             raise StoreError(f"cannot upload to {self.url(key)}: {_describe(exc)}") from None
@@ -173,7 +178,7 @@ class S3Store:
         try:
             answer = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
             return answer["Body"].read()  # type: ignore[no-any-return]
-        except Exception as exc:
+        except _boto_errors() as exc:
             if _code(exc) in _NOT_FOUND:
                 raise StoreError(f"not found: {self.url(key)}") from None
             raise StoreError(f"cannot read {self.url(key)}: {_describe(exc)}") from None
@@ -190,7 +195,7 @@ class S3Store:
             raise StoreError(
                 f"cannot write {dest} from {self.url(key)}: {exc.strerror or exc}"
             ) from None
-        except Exception as exc:
+        except _boto_errors() as exc:
             if _code(exc) in _NOT_FOUND:
                 raise StoreError(f"not found: {self.url(key)}") from None
             raise StoreError(f"cannot read {self.url(key)}: {_describe(exc)}") from None
