@@ -417,21 +417,36 @@ class RegistryClient:
         )
 
     def exists(self, ref: RefLike, platforms: Sequence[str] = ()) -> bool:
-        """True when the manifest is there (and, for an index, has every platform asked for)."""
+        """True when the manifest is there (and, for an index, has every platform asked for).
+
+        A single-platform manifest satisfies one requested platform (pack's tags include the
+        platform in their digest); several platforms need an index.
+        """
+        return self._probe(ref, platforms)[0]
+
+    def lookup(self, ref: RefLike, platforms: Sequence[str] = ()) -> Digest | None:
+        """The manifest digest when the image exists (as `exists` means it), else None.
+
+        One HEAD in the common case: existence and digest come from the same answer.
+        """
+        found, digest = self._probe(ref, platforms)
+        if found and digest is None:
+            manifest = self.get_manifest(ref)
+            return manifest.digest if manifest else None
+        return digest if found else None
+
+    def _probe(self, ref: RefLike, platforms: Sequence[str]) -> tuple[bool, Digest | None]:
         resp = self._manifest_call("HEAD", ref, ok=(200, 404))
         if resp.status == 404:
-            return False
+            return False, None
         media = (resp.header("content-type") or "").split(";")[0].strip()
-        if not platforms:
-            return True
-        if media in INDEX_TYPES:
+        header = resp.header("docker-content-digest")
+        if platforms and (media in INDEX_TYPES or len(platforms) > 1):
             manifest = self.get_manifest(ref)
-            if manifest is None:
-                return False
-            return index_has_platforms(manifest.json(), platforms)
-        # A single-platform manifest: pack tags include the platform in their digest, so one
-        # requested platform is satisfied; several cannot be.
-        return len(platforms) == 1
+            if manifest is None or manifest.media_type not in INDEX_TYPES:
+                return False, None
+            return index_has_platforms(manifest.json(), platforms), manifest.digest
+        return True, Digest.parse(header) if header else None
 
     def manifest_digest(self, ref: RefLike) -> Digest | None:
         """The digest the registry serves for `ref` (Docker-Content-Digest), None if missing."""

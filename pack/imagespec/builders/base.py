@@ -1,0 +1,67 @@
+"""The Builder protocol: turn a rendered Dockerfile and its files into a tagged image.
+
+A builder sees no ImageSpec: the orchestrator (resolve.py) renders the Dockerfile,
+lists the context files and the secrets, and hands over one BuildRequest. Progress
+goes to a `Progress` sink the caller owns (plain lines or a rich display), so
+library code never prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from pack.digest import Digest
+from pack.imagespec.ref import ImageRef
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A BuildKit secret: a local file, or a literal value the builder writes to a private
+    temp file (never to the context, the command line or a log). repr() hides the value."""
+
+    id: str
+    source: Path | None = None
+    value: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    label: str  # what progress lines are prefixed with (the spec's variable)
+    ref: ImageRef  # the tag to build
+    dockerfile: str
+    context: Mapping[str, Path]  # path in the build context -> local file (mode preserved)
+    platforms: tuple[str, ...] = ()
+    secrets: tuple[Secret, ...] = ()
+    push: bool = True
+    cache_ref: ImageRef | None = None  # a registry build cache to read from and write to
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    ref: ImageRef  # with the pushed manifest digest when the registry reported one
+    digest: Digest | None
+    image_id: str | None = None
+
+
+class Progress(Protocol):
+    """Where a build reports what it is doing; implementations live in the CLI."""
+
+    def line(self, label: str, text: str) -> None: ...
+
+
+class NullProgress:
+    def line(self, label: str, text: str) -> None:
+        pass
+
+
+class Builder(Protocol):
+    def build(self, request: BuildRequest, progress: Progress) -> BuildResult:
+        """Build (and push when request.push); raise BuildError with the failing step's tail."""
+        ...
+
+    def image_exists(self, ref: ImageRef) -> bool:
+        """Is `ref` in the local engine (for specs without a registry, and --no-push)?"""
+        ...

@@ -1,0 +1,289 @@
+"""Spec -> image ref: reuse, copy, or build and push. Nothing else.
+
+For one resolved spec, in order, stopping at the first answer:
+1. the local record confirmed this ref for this content within the TTL: reused, no request;
+2. the registry (or, for local-only images, the engine) has the ref: reused;
+3. the record knows this content under another ref that still exists (spec renamed or
+   moved registry; the spec digest, not the repository, names the content): copied;
+4. otherwise: built and pushed (with --check: reported missing).
+`ensure_all` walks the dependency waves from plan.py; specs of one wave run in parallel.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pack.digest import Digest
+from pack.errors import BuildError, PackError, RegistryError, UsageError
+from pack.imagespec.builders.base import Builder, BuildRequest, NullProgress, Progress, Secret
+from pack.imagespec.hashing import ResolveDefaults, ResolvedSpec, resolve
+from pack.imagespec.plan import Node, plan
+from pack.imagespec.record import ImageRecord
+from pack.imagespec.ref import ImageRef
+from pack.imagespec.registry import RegistryClient
+from pack.imagespec.spec import ImageSpec
+
+REUSED, BUILT, COPIED, MISSING, FAILED = "reused", "built", "copied", "missing", "failed"
+
+
+@dataclass(frozen=True)
+class ResolveOptions:
+    force: bool = False  # rebuild even when the image exists
+    check: bool = False  # only report; never build, push or copy
+    push: bool = True  # False: build into the local engine only
+    build_cache: str | None = None  # registry repository for the BuildKit cache
+    ca_bundle: Path | None = None  # handed to builds as the `pack-ca` secret
+    secret_sources: Mapping[str, Path] = field(default_factory=dict)  # for secrets without a src
+    cache_dir: Path | None = None  # where the runtime wheel is cached
+    jobs: int = 4
+
+
+@dataclass(frozen=True)
+class Outcome:
+    variable: str
+    ref: ImageRef  # with .digest when known
+    status: str
+    seconds: float
+    spec_digest: Digest
+    error: str | None = None
+    variables: tuple[str, ...] = ()
+
+    @property
+    def pinned(self) -> str | None:
+        """`registry/repo@sha256:…`, what deployments should pull."""
+        return self.ref.by_digest if self.ref.digest is not None else None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "variable": self.variable,
+            "variables": list(self.variables or (self.variable,)),
+            "ref": str(_tagged(self.ref)),
+            "status": self.status,
+            "seconds": round(self.seconds, 3),
+            "digest": self.pinned,
+            "spec_digest": str(self.spec_digest),
+            **({"error": self.error} if self.error else {}),
+        }
+
+
+def _tagged(ref: ImageRef) -> ImageRef:
+    return ImageRef(ref.registry, ref.repository, ref.tag, None)
+
+
+class ImageResolver:
+    """Decides reuse/copy/build for resolved specs; one per command (holds the caches)."""
+
+    def __init__(
+        self,
+        *,
+        registry: RegistryClient,
+        record: ImageRecord,
+        builder: Callable[[], Builder],
+        options: ResolveOptions,
+        progress: Progress | None = None,
+    ) -> None:
+        self.registry = registry
+        self.record = record
+        self._builder_factory = builder
+        self._builder: Builder | None = None
+        self.options = options
+        self.progress = progress or NullProgress()
+
+    @property
+    def builder(self) -> Builder:
+        # Created on first use: the all-cached path never probes the docker CLI.
+        if self._builder is None:
+            self._builder = self._builder_factory()
+        return self._builder
+
+    def ensure(self, resolved: ResolvedSpec, label: str) -> Outcome:
+        start = time.perf_counter()
+        ref = resolved.ref
+        spec_digest = resolved.digest
+        local = resolved.registry is None or not self.options.push
+
+        def done(status: str, digest: Digest | str | None = None) -> Outcome:
+            final = ref.with_digest(digest) if digest else ref
+            return Outcome(label, final, status, time.perf_counter() - start, spec_digest)
+
+        if not self.options.force:
+            entry = self.record.fresh(str(ref), str(spec_digest), local=local)
+            if entry is not None:
+                return done(REUSED, entry.digest)
+            if local:
+                if self.builder.image_exists(ref):
+                    self.record.remember(str(ref), str(spec_digest), None, local=True)
+                    return done(REUSED)
+            else:
+                digest = self.registry.lookup(ref, resolved.platforms)
+                if digest is not None:
+                    self.record.remember(str(ref), str(spec_digest), str(digest))
+                    return done(REUSED, digest)
+                if not self.options.check:
+                    copied = self._copy_from_elsewhere(resolved, ref)
+                    if copied is not None:
+                        return done(COPIED, copied)
+        if self.options.check:
+            return done(MISSING)
+        result = self._build(resolved, ref, label, local)
+        self.record.remember(
+            str(ref), str(spec_digest), str(result) if result else None, local=local
+        )
+        return done(BUILT, result)
+
+    def _copy_from_elsewhere(self, resolved: ResolvedSpec, ref: ImageRef) -> Digest | None:
+        for entry in self.record.elsewhere(str(resolved.digest), str(ref)):
+            try:
+                source = ImageRef.parse(entry.ref)
+                if self.registry.lookup(source, resolved.platforms) is None:
+                    self.record.forget(entry.ref)
+                    continue
+                self.progress.line(resolved.name, f"same content is at {source}; copying")
+                digest = self.registry.copy_image(source, ref)
+            except (RegistryError, ValueError) as exc:
+                # The old location is unreadable from here: building is still an answer.
+                self.progress.line(resolved.name, f"cannot copy from {entry.ref}: {exc}")
+                continue
+            self.record.remember(str(ref), str(resolved.digest), str(digest))
+            return digest
+        return None
+
+    def _build(
+        self, resolved: ResolvedSpec, ref: ImageRef, label: str, local: bool
+    ) -> Digest | None:
+        from pack.imagespec import dockerfile as df
+
+        secrets: list[Secret] = []
+        for s in df.build_secrets(resolved):
+            source = s.source
+            if source is None and s.value is None:
+                source = self.options.secret_sources.get(s.id)
+                if source is None:
+                    raise UsageError(
+                        f"{label}: secret_mounts[{s.id!r}] has no source file; pass "
+                        f"--secret {s.id}=PATH or set one in the ImageSpec"
+                    )
+            secrets.append(Secret(s.id, source, s.value))
+        if self.options.ca_bundle is not None:
+            if not self.options.ca_bundle.is_file():
+                raise UsageError(f"build_ca_bundle: file not found: {self.options.ca_bundle}")
+            secrets.append(Secret(df.CA_SECRET_ID, self.options.ca_bundle))
+        cache_ref = None
+        if self.options.build_cache:
+            cache_ref = build_cache_ref(self.options.build_cache, resolved.name)
+        with tempfile.TemporaryDirectory(prefix="pack-wheel-") as tmp:
+            context = dict(df.context_files(resolved))
+            if df.needs_runtime_wheel(resolved):
+                wheel = runtime_wheel(Path(tmp), self.options.cache_dir)
+                context[f"{df.RUNTIME_WHEEL_DIR}/{wheel.name}"] = wheel
+            request = BuildRequest(
+                label=label,
+                ref=ref,
+                dockerfile=df.render(resolved),
+                context=context,
+                platforms=resolved.platforms,
+                secrets=tuple(secrets),
+                push=not local,
+                cache_ref=cache_ref,
+            )
+            result = self.builder.build(request, self.progress)
+        if not local and result.digest is None:
+            # The push output had no digest line: ask the registry, it is the truth anyway.
+            return self.registry.manifest_digest(ref)
+        return result.digest
+
+
+def build_cache_ref(build_cache: str, name: str) -> ImageRef:
+    """`127.0.0.1:5000/cache/pack` + spec name -> `127.0.0.1:5000/cache/pack:<name>`."""
+    try:
+        base = ImageRef.parse(build_cache)
+    except ValueError as exc:
+        raise UsageError(
+            f"build_cache: {exc}; expected a repository like host/cache/name"
+        ) from None
+    if base.tag:
+        return base
+    return base.with_tag(name.replace("/", "-")[:128])
+
+
+def runtime_wheel(dest: Path, cache_dir: Path | None) -> Path:
+    """This checkout's wheel, or for an installed release `pack=={version}` from the index."""
+    from pack import __version__
+    from pack.runtime import build_runtime_wheel, source_checkout
+
+    if source_checkout() is not None:
+        return build_runtime_wheel(dest, cache_dir=cache_dir)
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary",
+            ":all:",
+            "--quiet",
+            "-d",
+            str(dest),
+            f"pack=={__version__}",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    wheels = sorted(dest.glob("pack-*.whl"))
+    if proc.returncode != 0 or not wheels:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
+        raise BuildError(f"cannot download the pack runtime pack=={__version__}:\n{tail}")
+    return wheels[0]
+
+
+def ensure_all(
+    specs: Mapping[str, ImageSpec],
+    defaults: ResolveDefaults,
+    resolver: ImageResolver,
+    *,
+    on_done: Callable[[Outcome], None] | None = None,
+) -> list[Outcome]:
+    """Every spec in dependency order; a failed base fails its dependents without building."""
+    waves = plan(specs)
+    cache: dict[int, ResolvedSpec] = {}
+    resolved = {id(n): resolve(n.spec, defaults, cache) for wave in waves for n in wave}
+    failed: set[int] = set()
+    outcomes: list[Outcome] = []
+
+    def one(node: Node) -> Outcome:
+        r = resolved[id(node)]
+        names = tuple(node.variables or (node.label,))
+        if node.base is not None and id(node.base) in failed:
+            error = f"its base image {node.base.label} failed"
+            return Outcome(node.label, r.ref, FAILED, 0.0, r.digest, error, names)
+        try:
+            out = resolver.ensure(r, node.label)
+        except PackError as exc:
+            return Outcome(node.label, r.ref, FAILED, 0.0, r.digest, exc.message, names)
+        return dataclasses.replace(out, variables=names)
+
+    for wave in waves:
+        workers = max(1, min(resolver.options.jobs, len(wave)))
+        if workers == 1:
+            results = [one(n) for n in wave]
+        else:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pack-build") as pool:
+                results = list(pool.map(one, wave))
+        for node, out in zip(wave, results, strict=True):
+            if out.status == FAILED:
+                failed.add(id(node))
+            outcomes.append(out)
+            if on_done is not None:
+                on_done(out)
+    return outcomes
