@@ -159,7 +159,7 @@ def plan_package(
         if on_warning is not None:
             on_warning(message)
     cache_file = statcache.cache_path(cache_dir, source_root) if cache_dir is not None else None
-    hashes = statcache.content_hashes(entries, cache_file)
+    hashes = statcache.content_hashes(entries, cache_file, prune=copy == "all")
     records = [
         TreeRecord(
             e.path, e.kind, e.executable, hashes[e.path] if e.kind == "file" else e.link_target

@@ -73,10 +73,16 @@ def hash_file(entry: FileEntry) -> str:
     return h.hexdigest()
 
 
-def content_hashes(entries: Iterable[FileEntry], cache_file: Path | None) -> dict[str, str]:
-    """sha256 hex of every regular file in `entries`, using and refreshing the stat cache."""
+def content_hashes(
+    entries: Iterable[FileEntry], cache_file: Path | None, *, prune: bool = True
+) -> dict[str, str]:
+    """sha256 hex of every regular file in `entries`, using and refreshing the stat cache.
+
+    `prune` drops cached paths not in `entries` (they were deleted); a partial listing
+    (`--copy auto`) passes False so it does not evict what a full run cached.
+    """
     cached = load(cache_file) if cache_file is not None else {}
-    fresh: dict[str, tuple[Stamp, str]] = {}
+    fresh: dict[str, tuple[Stamp, str]] = {} if prune else dict(cached)
     out: dict[str, str] = {}
     now = time.time_ns()
     changed = False
@@ -89,11 +95,12 @@ def content_hashes(entries: Iterable[FileEntry], cache_file: Path | None) -> dic
             out[entry.path] = hit[1]
             fresh[entry.path] = hit
             continue
+        fresh.pop(entry.path, None)
         digest = hash_file(entry)
         out[entry.path] = digest
         changed = True
         if now - entry.mtime_ns > RACY_WINDOW_NS:
             fresh[entry.path] = (stamp, digest)
-    if cache_file is not None and (changed or len(fresh) != len(cached)):
+    if cache_file is not None and (changed or fresh.keys() != cached.keys()):
         save(cache_file, fresh)
     return out

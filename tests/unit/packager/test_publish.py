@@ -137,3 +137,66 @@ def test_cli_json_and_list(tree: Path, tmp_path: Path) -> None:
     lines = auto.output.splitlines()
     assert "helper.py" in lines and "wf.py" in lines and "other.py" not in lines
     assert any(line.startswith("excluded: .env") for line in lines)
+
+
+def test_auto_run_keeps_the_full_runs_cache(
+    tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tree, {"wf.py": "import a\n", "a.py": "", "b.py": "", "c.py": ""})
+    for p in tree.iterdir():
+        old(p)
+    plan_package(tree, "all", None, cache_dir=tmp_path)
+    plan_package(tree, "auto", tree / "wf.py", cache_dir=tmp_path)
+    reads: list[str] = []
+    real = statcache.hash_file
+    monkeypatch.setattr(statcache, "hash_file", lambda e: reads.append(e.path) or real(e))
+    plan_package(tree, "all", None, cache_dir=tmp_path)
+    assert reads == []
+    (tree / "c.py").unlink()
+    plan_package(tree, "all", None, cache_dir=tmp_path)
+    assert "c.py" not in json.loads(statcache.cache_path(tmp_path, tree).read_bytes())["entries"]
+
+
+def test_list_draws_a_tree_on_a_tty(
+    tree: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pack.cli import common
+    from pack.cli.package import _print_list
+
+    write(tree, {"pkg/a.py": "", "pkg/sub/b.py": "", "top.py": "", "x.pyc": ""})
+    monkeypatch.setattr(common, "is_tty", lambda: True)
+    _print_list(plan_package(tree, "all", None, cache_dir=None))
+    out = capsys.readouterr().out
+    for text in (
+        "pkg/",
+        "sub/",
+        "a.py",
+        "b.py",
+        "top.py",
+        "left out",
+        "x.pyc",
+        "default ignore *.pyc",
+    ):
+        assert text in out
+
+
+def test_file_vanishing_mid_run_is_named(tree: Path) -> None:
+    from pack.packager.walk import list_files
+
+    write(tree, {"stay.py": "x", "gone.py": "x"})
+    listing = list_files(tree)
+    (tree / "gone.py").unlink()
+    with pytest.raises(PackageError, match="gone.py vanished"):
+        statcache.content_hashes(listing.files, None)
+
+
+def test_file_changed_between_digest_and_archive_is_refused(tree: Path, tmp_path: Path) -> None:
+    from pack.packager.publish import publish
+
+    write(tree, {"a.py": "one"})
+    plan = plan_package(tree, "all", None, cache_dir=None)
+    (tree / "a.py").write_text("two")  # same size, other bytes
+    with pytest.raises(PackageError, match="a.py changed while it was being packaged"):
+        publish(plan, open_store((tmp_path / "s").as_uri()), tmp_dir=tmp_path)
+    assert not (tmp_path / "s" / "bundles").exists() or os.listdir(tmp_path / "s" / "bundles") == []
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".bundle-")] == []
