@@ -208,8 +208,7 @@ def _check_links_resolve_inside(into: Path, records: list[TreeRecord]) -> None:
 def safe_extract(
     archive: Path,
     dest_dir: Path,
-    *,
-    expected: Digest | None,
+    expected: Digest | None = None,
     limits: ExtractLimits | None = None,
 ) -> Path:
     """Extract `archive` into `dest_dir` (which must not exist or be empty) all or nothing.
@@ -251,10 +250,10 @@ def safe_extract(
 def fetch_and_extract(
     url: str,
     dest_dir: Path,
-    *,
     expected: Digest | None = None,
-    endpoint_url: str | None = None,
     limits: ExtractLimits | None = None,
+    *,
+    endpoint_url: str | None = None,
 ) -> Path:
     """Download the bundle at `url` and extract it into `dest_dir`, verified against the digest
     in its name (or `expected`). The download is removed afterwards."""

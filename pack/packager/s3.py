@@ -134,6 +134,8 @@ class S3Store:
         try:
             if size < self.multipart_threshold:
                 body = fileobj.read(size)
+                if len(body) != size:
+                    raise OSError(f"source gave {len(body)} of {size} bytes")
                 self.client.put_object(Bucket=self.bucket, Key=full, Body=body, **extra)
             else:
                 self._multipart(full, fileobj, size, extra)
