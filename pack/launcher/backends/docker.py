@@ -1,0 +1,458 @@
+"""The docker backend: run a rendered pod's primary container on a Docker engine.
+
+The same image ref (pulled first, skipped when a digest ref is already present),
+the same command/args, env and working dir as the pod; cpu and memory limits
+become `--cpus` / `--memory`; GPUs `--gpus N` when the engine has the nvidia
+runtime (a clear error otherwise); `--network host` when the pod asks for the
+host network or the engine has no bridge. Each attempt is its own container,
+named like the pod (which carries the attempt), labelled with the pod's labels
+so `pack status` can find it, and removed afterwards unless `keep`.
+
+Env values never appear on a command line (`ps` would show them): they go
+through an `--env-file` readable only by the user, deleted once the container
+is created.
+
+`docker_run_argv` and `docker_outcome` are pure; `DockerBackend` is the adapter.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
+
+from pack.errors import LaunchError
+from pack.launcher.backends.base import AttemptResult, Backend, Phase, RunHandle
+from pack.launcher.resources import GPU_RESOURCE
+
+if TYPE_CHECKING:
+    from kubernetes.client import V1Pod
+
+    from pack.launcher.execution import Execution
+
+LOG_TAIL_LINES = 40
+STOP_GRACE_SECONDS = 10
+
+
+class Interrupted(LaunchError):
+    """Ctrl-C during a run: the container was stopped; the message says where the run lives."""
+
+    exit_code = 130
+
+
+@dataclass(frozen=True)
+class DockerRun:
+    """What `docker create` needs: argv (without the CLI) and the env file's contents."""
+
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    timeout_seconds: int | None = None
+    memory_limit: str | None = None
+
+
+def _quantity(value: str) -> Decimal:
+    from kubernetes.utils.quantity import parse_quantity
+
+    return parse_quantity(value)  # type: ignore[no-any-return]
+
+
+def _cpus(value: str) -> str:
+    number = _quantity(value)
+    text = format(number.normalize(), "f")
+    return text
+
+
+def _store_mounts(store_urls: Sequence[str]) -> list[str]:
+    mounts: list[str] = []
+    for url in store_urls:
+        parsed = urlparse(url)
+        if parsed.scheme != "file":
+            continue
+        path = unquote(parsed.path)
+        # The same path inside: the pod's args name file:// URLs of the host's store.
+        if f"{path}:{path}" not in mounts:
+            mounts.append(f"{path}:{path}")
+    return mounts
+
+
+def docker_run_argv(
+    pod: V1Pod,
+    *,
+    name: str,
+    host_network: bool,
+    gpu_runtime: bool,
+    store_urls: Sequence[str] = (),
+    env_file: str = "ENV_FILE",
+    container_name: str | None = None,
+) -> DockerRun:
+    """Pure: the `docker create` argv for `pod`'s primary container.
+
+    Raises LaunchError for what Docker cannot do: env from Kubernetes secrets or
+    fields, volumes other than emptyDir/hostPath, GPUs without the nvidia runtime.
+    """
+    from pack.launcher.podspec import primary_container
+
+    spec = pod.spec
+    container = primary_container(pod, container_name)
+    argv = ["create", "--name", name]
+    for key, value in sorted(((pod.metadata and pod.metadata.labels) or {}).items()):
+        argv += ["--label", f"{key}={value}"]
+    if host_network or (spec and spec.host_network):
+        argv += ["--network", "host"]
+
+    env: dict[str, str] = {}
+    for item in container.env or []:
+        if item.value_from is not None:
+            raise LaunchError(
+                f"env {item.name} comes from a Kubernetes source (valueFrom); the docker backend "
+                "cannot resolve it: set a plain value or use --pass-env"
+            )
+        if "\n" in (item.value or ""):
+            raise LaunchError(f"env {item.name}: values with newlines cannot be passed to docker")
+        env[item.name] = item.value or ""
+    if container.env_from:
+        names = [
+            (s.secret_ref or s.config_map_ref).name
+            for s in container.env_from
+            if s.secret_ref or s.config_map_ref
+        ]
+        raise LaunchError(
+            f"envFrom {', '.join(names)}: the docker backend has no Kubernetes secrets or config "
+            "maps; pass the variables with --pass-env VAR instead"
+        )
+    if env:
+        argv += ["--env-file", env_file]
+
+    limits = {
+        str(k): str(v)
+        for k, v in ((container.resources and container.resources.limits) or {}).items()
+    }
+    if "cpu" in limits:
+        argv += ["--cpus", _cpus(limits["cpu"])]
+    if "memory" in limits:
+        memory = int(_quantity(limits["memory"]))
+        # Swap equal to memory: over the limit the task is OOM-killed, as in a pod.
+        argv += ["--memory", str(memory), "--memory-swap", str(memory)]
+    gpus = int(limits.get(GPU_RESOURCE, "0") or 0)
+    if gpus:
+        if not gpu_runtime:
+            raise LaunchError(
+                f"the task asks for {gpus} GPU(s) ({GPU_RESOURCE}) but this Docker engine has no "
+                "nvidia runtime; run it with --backend kubernetes or drop the GPU request"
+            )
+        argv += ["--gpus", str(gpus)]
+
+    volumes = {v.name: v for v in (spec.volumes or [])} if spec else {}
+    for mount in container.volume_mounts or []:
+        volume = volumes.get(mount.name)
+        suffix = ":ro" if mount.read_only else ""
+        if volume is not None and volume.host_path is not None:
+            argv += ["-v", f"{volume.host_path.path}:{mount.mount_path}{suffix}"]
+        elif volume is not None and volume.empty_dir is not None:
+            argv += ["-v", mount.mount_path]  # an anonymous volume, removed with the container
+        else:
+            raise LaunchError(
+                f"volume {mount.name!r} mounted at {mount.mount_path}: the docker backend supports "
+                "only emptyDir and hostPath volumes"
+            )
+    for bind in _store_mounts(store_urls):
+        argv += ["-v", bind]
+
+    if container.working_dir:
+        argv += ["-w", container.working_dir]
+    command = list(container.command or [])
+    if command:
+        argv += ["--entrypoint", command[0]]
+    argv.append(container.image)
+    argv += command[1:] + list(container.args or [])
+    deadline = spec.active_deadline_seconds if spec else None
+    return DockerRun(argv, env, deadline, limits.get("memory"))
+
+
+_STAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?$")
+
+
+def _timestamp(text: str | None) -> float | None:
+    """Docker's RFC 3339 time with nanoseconds → epoch seconds; None for "never"."""
+    match = _STAMP.match(text or "")
+    if match is None or (text or "").startswith("0001-"):
+        return None
+    head, frac, tz = match.groups()
+    stamp = f"{head}.{(frac or '0')[:6]}{'+00:00' if tz in (None, 'Z') else tz}"
+    return datetime.fromisoformat(stamp).timestamp()
+
+
+def docker_outcome(
+    state: Mapping[str, Any], *, memory_limit: str | None, timed_out: bool, timeout: int | None
+) -> tuple[Phase, str | None, str | None]:
+    """Pure: `docker inspect`'s State → (phase, reason, one-line message)."""
+    status = state.get("Status")
+    code = state.get("ExitCode")
+    if timed_out:
+        return (
+            "Failed",
+            "DeadlineExceeded",
+            f"the task exceeded its timeout of {timeout} s and was stopped; "
+            "raise @task(timeout=...) or make it faster",
+        )
+    if status in ("created", "running", "restarting", "paused"):
+        return ("Running" if status != "created" else "Pending", None, None)
+    if state.get("OOMKilled") or (code == 137 and memory_limit):
+        limit = f"its memory limit of {memory_limit}" if memory_limit else "the memory available"
+        return (
+            "Failed",
+            "OOMKilled",
+            f"the task ran out of memory: it was killed (OOMKilled, exit {code}) for going over "
+            f"{limit}; raise limits=Resources(mem=...) or use less memory",
+        )
+    if code == 0:
+        return ("Succeeded", "Completed", None)
+    error = state.get("Error") or ""
+    message = f"the task's container exited with code {code}" + (f": {error}" if error else "")
+    return ("Failed", "Error", message)
+
+
+class DockerBackend(Backend):
+    """Runs pods as containers through a docker CLI (`cli -H host ...`)."""
+
+    name = "docker"
+
+    def __init__(
+        self,
+        *,
+        cli: str | None = None,
+        host: str | None = None,
+        keep: bool = False,
+        log: Callable[[str], None] | None = None,
+        extra_store_urls: Sequence[str] = (),
+        container_name: str | None = None,
+    ) -> None:
+        found = cli or shutil.which("docker")
+        if not found:
+            raise LaunchError(
+                "no docker CLI found for --backend docker; install one or set "
+                "[tool.pack] docker_cli / PACK_DOCKER_CLI"
+            )
+        self.cli = found
+        self.host = host
+        self.keep = keep
+        self.log = log or (lambda line: None)
+        self.extra_store_urls = tuple(extra_store_urls)
+        self.container_name = container_name
+        self._engine: tuple[bool, bool] | None = None
+        self.timings: dict[str, float] = {}
+
+    # --- engine -------------------------------------------------------------------------
+
+    def _base(self) -> list[str]:
+        return [self.cli, *(["-H", self.host] if self.host else [])]
+
+    def _docker(
+        self, *args: str, check: bool = True, timeout: float | None = 120
+    ) -> subprocess.CompletedProcess[str]:
+        try:
+            proc = subprocess.run(
+                [*self._base(), *args], capture_output=True, text=True, timeout=timeout, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise LaunchError(f"docker {args[0]}: {exc}") from None
+        if check and proc.returncode != 0:
+            last = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+            raise LaunchError(
+                f"docker {args[0]} failed on {self.host or 'the default engine'}: {last}"
+            )
+        return proc
+
+    def engine_features(self) -> tuple[bool, bool]:
+        """(has a bridge network, has the nvidia runtime), asked once."""
+        if self._engine is None:
+            bridge = self._docker("network", "inspect", "bridge", check=False).returncode == 0
+            info = self._docker("info", "--format", "{{json .Runtimes}}", check=False)
+            self._engine = (bridge, "nvidia" in info.stdout)
+        return self._engine
+
+    def ensure_image(self, image: str) -> None:
+        """Pull `image` unless it is a digest ref already present (a tag may have moved)."""
+        if (
+            "@sha256:" in image
+            and self._docker("image", "inspect", image, check=False).returncode == 0
+        ):
+            return
+        proc = self._docker("pull", "--quiet", image, check=False, timeout=1800)
+        if proc.returncode != 0:
+            last = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+            raise LaunchError(
+                f"cannot pull image {image}: {last}; check the ref exists in the registry and "
+                "the engine can reach it (docker login for a private registry)"
+            )
+
+    # --- runs ---------------------------------------------------------------------------
+
+    def _create(self, pod: V1Pod, execution: Execution, name: str) -> DockerRun:
+        bridge, nvidia = self.engine_features()
+        store_urls = [execution.store_url, *self.extra_store_urls]
+        if self.host and not self.host.startswith("unix://"):
+            if any(urlparse(u).scheme == "file" for u in store_urls):
+                raise LaunchError(
+                    f"store {execution.store_url} is on this machine but the Docker engine "
+                    f"{self.host} is remote; use an s3:// store"
+                )
+        with tempfile.TemporaryDirectory(prefix="pack-env-") as tmp:
+            env_file = Path(tmp) / "env"
+            run = docker_run_argv(
+                pod,
+                name=name,
+                host_network=not bridge,
+                gpu_runtime=nvidia,
+                store_urls=store_urls,
+                env_file=str(env_file),
+                container_name=self.container_name,
+            )
+            fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.writelines(f"{k}={v}\n" for k, v in run.env.items())
+            t0 = time.monotonic()
+            self.ensure_image(_image_of(pod, self.container_name))
+            self.timings["pull"] = time.monotonic() - t0
+            self._docker("rm", "-f", "-v", name, check=False)
+            self._docker(*run.argv)
+        return run
+
+    def run(self, pod: V1Pod, execution: Execution) -> AttemptResult:
+        name = _container_name(pod)
+        t0 = time.monotonic()
+        run = self._create(pod, execution, name)
+        self.timings["pod_create"] = time.monotonic() - t0
+        tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL_LINES)
+        timed_out = False
+        try:
+            proc = subprocess.Popen(
+                [*self._base(), "start", "--attach", name],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                errors="replace",
+            )
+            reader = threading.Thread(target=self._pump, args=(proc, tail), daemon=True)
+            reader.start()
+            try:
+                proc.wait(timeout=run.timeout_seconds)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                self._docker("kill", name, check=False)
+                proc.wait(timeout=60)
+            reader.join(timeout=30)
+            state = self._state(name)
+        except KeyboardInterrupt:
+            self._docker("stop", "-t", str(STOP_GRACE_SECONDS), name, check=False, timeout=60)
+            if not self.keep:
+                self._docker("rm", "-f", "-v", name, check=False)
+            raise Interrupted(
+                f"interrupted: stopped container {name}; the partial run is under "
+                f"{execution.run_prefix}"
+            ) from None
+        finally:
+            self.timings["container"] = time.monotonic() - t0 - self.timings["pod_create"]
+        if not self.keep:
+            self._docker("rm", "-f", "-v", name, check=False)
+        phase, reason, message = docker_outcome(
+            state, memory_limit=run.memory_limit, timed_out=timed_out, timeout=run.timeout_seconds
+        )
+        return AttemptResult(
+            attempt=execution.attempt,
+            phase=phase,
+            exit_code=state.get("ExitCode"),
+            reason=reason,
+            message=message,
+            log_tail="\n".join(tail),
+            started_at=_timestamp(state.get("StartedAt")),
+            finished_at=_timestamp(state.get("FinishedAt")),
+            details={"container": name, "engine": self.host or "default"},
+        )
+
+    def _pump(self, proc: subprocess.Popen[str], tail: collections.deque[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            line = line.rstrip("\n")
+            tail.append(line)
+            self.log(line)
+
+    def _state(self, name: str) -> dict[str, Any]:
+        proc = self._docker("inspect", "--format", "{{json .State}}", name, check=False)
+        if proc.returncode != 0:
+            raise LaunchError(f"container {name} is gone from {self.host or 'the engine'}")
+        state: dict[str, Any] = json.loads(proc.stdout)
+        return state
+
+    # --- detached runs ------------------------------------------------------------------
+
+    def submit(self, pod: V1Pod, execution: Execution) -> RunHandle:
+        name = _container_name(pod)
+        self._create(pod, execution, name)
+        self._docker("start", name)
+        return RunHandle(self.name, execution.id, execution.attempt, name)
+
+    def status(self, handle: RunHandle) -> AttemptResult:
+        state = self._state(handle.name)
+        memory = self._docker(
+            "inspect", "--format", "{{.HostConfig.Memory}}", handle.name, check=False
+        ).stdout.strip()
+        phase, reason, message = docker_outcome(
+            state,
+            memory_limit=None if memory in ("", "0") else f"{memory} bytes",
+            timed_out=False,
+            timeout=None,
+        )
+        return AttemptResult(
+            attempt=handle.attempt,
+            phase=phase,
+            exit_code=state.get("ExitCode") if phase in ("Succeeded", "Failed") else None,
+            reason=reason,
+            message=message,
+            started_at=_timestamp(state.get("StartedAt")),
+            finished_at=_timestamp(state.get("FinishedAt")),
+            details={"container": handle.name},
+        )
+
+    def logs(self, handle: RunHandle, *, follow: bool = False) -> Iterator[str]:
+        argv = [*self._base(), "logs", *(["--follow"] if follow else []), handle.name]
+        proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+        )
+        assert proc.stdout is not None
+        lines = 0
+        with proc.stdout:
+            for line in proc.stdout:
+                lines += 1
+                yield line.rstrip("\n")
+        if proc.wait() != 0 and not lines:
+            raise LaunchError(f"no logs for container {handle.name}: it may have been removed")
+
+    def remove(self, handle: RunHandle) -> None:
+        self._docker("rm", "-f", "-v", handle.name, check=False)
+
+
+def _container_name(pod: V1Pod) -> str:
+    name = pod.metadata.name if pod.metadata else None
+    if not name:
+        raise LaunchError("the pod has no name to give its container")
+    return str(name)
+
+
+def _image_of(pod: V1Pod, container_name: str | None) -> str:
+    from pack.launcher.podspec import primary_container
+
+    return str(primary_container(pod, container_name).image)

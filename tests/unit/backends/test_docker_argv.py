@@ -1,0 +1,151 @@
+"""The docker backend's pure parts: pod → `docker create` argv, and container state → outcome."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pack.errors import LaunchError
+from pack.launcher.backends.docker import _timestamp, docker_outcome, docker_run_argv
+from pack.launcher.execution import Execution
+from pack.launcher.podspec import BundleInfo, PodTemplate, RenderOptions, render_pod
+from pack.launcher.resources import Resources
+from pack.launcher.task import task
+
+IMAGE = "127.0.0.1:5000/pack/t@sha256:" + "ab" * 32
+EXECUTION = Execution("rdock1", "proj", "dev", "file:///var/store")
+BUNDLE = BundleInfo("file:///var/store/bundles/x.tar.zst", "sha256:" + "cd" * 32)
+
+
+@task(limits=Resources(cpu="500m", mem="1Gi"), env={"A": "1"}, timeout=30)
+def limited(x: int) -> int:
+    return x
+
+
+def argv_for(t: Any = limited, **kw: Any) -> Any:
+    pod = render_pod(
+        t,
+        image=IMAGE,
+        execution=EXECUTION,
+        bundle=BUNDLE,
+        options=kw.pop("options", RenderOptions()),
+    )
+    kw.setdefault("host_network", True)
+    kw.setdefault("gpu_runtime", False)
+    return docker_run_argv(pod, name="limited-rdock1-1", store_urls=[EXECUTION.store_url], **kw)
+
+
+def flag(argv: list[str], name: str) -> list[str]:
+    return [argv[i + 1] for i, a in enumerate(argv) if a == name]
+
+
+def test_same_image_args_env_and_limits_as_the_pod() -> None:
+    run = argv_for()
+    argv = run.argv
+    assert argv[:3] == ["create", "--name", "limited-rdock1-1"]
+    image_at = argv.index(IMAGE)
+    assert argv[image_at + 1] == "pack-fast-execute"
+    assert BUNDLE.url in argv[image_at:]
+    assert flag(argv, "--cpus") == ["0.5"]
+    assert flag(argv, "--memory") == [str(1024**3)]
+    assert flag(argv, "--memory-swap") == [str(1024**3)]
+    assert flag(argv, "--network") == ["host"]
+    assert flag(argv, "-w") == ["/tmp/pack"]
+    assert run.env["A"] == "1" and run.env["PACK_EXECUTION_ID"] == "rdock1"
+    assert run.env["PACK_ATTEMPT"] == "1"
+    assert run.timeout_seconds == 30 and run.memory_limit == "1Gi"
+    assert "pack.dev/execution-id=rdock1" in flag(argv, "--label")
+
+
+def test_env_values_never_reach_the_command_line() -> None:
+    @task(env={"TOKEN": "hunter2"})
+    def secretive(x: int) -> int:
+        return x
+
+    run = argv_for(secretive)
+    assert run.env["TOKEN"] == "hunter2"
+    assert not any("hunter2" in a for a in run.argv)
+    assert flag(run.argv, "--env-file") == ["ENV_FILE"]
+
+
+def test_file_store_is_mounted_at_the_same_path() -> None:
+    assert "/var/store:/var/store" in flag(argv_for().argv, "-v")
+
+
+def test_bridge_engine_keeps_its_network_unless_the_pod_wants_the_host() -> None:
+    assert flag(argv_for(host_network=False).argv, "--network") == []
+    host = RenderOptions(base_template={"spec": {"hostNetwork": True}})
+    assert flag(argv_for(host_network=False, options=host).argv, "--network") == ["host"]
+
+
+def test_gpus_need_the_nvidia_runtime() -> None:
+    @task(limits=Resources(gpu=2))
+    def gpu(x: int) -> int:
+        return x
+
+    with pytest.raises(LaunchError, match="2 GPU"):
+        argv_for(gpu)
+    assert flag(argv_for(gpu, gpu_runtime=True).argv, "--gpus") == ["2"]
+
+
+def test_kubernetes_only_env_sources_are_refused_with_the_alternative() -> None:
+    secret = RenderOptions(
+        base_template={
+            "spec": {
+                "containers": [{"name": "primary", "envFrom": [{"secretRef": {"name": "s3"}}]}]
+            }
+        }
+    )
+    with pytest.raises(LaunchError, match="--pass-env"):
+        argv_for(options=secret)
+
+
+def test_unsupported_volume_is_named() -> None:
+    @task(
+        pod_template=PodTemplate(
+            pod_spec={
+                "containers": [
+                    {"name": "primary", "volumeMounts": [{"name": "cfg", "mountPath": "/cfg"}]}
+                ],
+                "volumes": [{"name": "cfg", "configMap": {"name": "c"}}],
+            }
+        )
+    )
+    def withvol(x: int) -> int:
+        return x
+
+    with pytest.raises(LaunchError, match="'cfg'"):
+        argv_for(withvol)
+
+
+def test_outcomes() -> None:
+    ok = docker_outcome(
+        {"Status": "exited", "ExitCode": 0}, memory_limit=None, timed_out=False, timeout=None
+    )
+    assert ok[0] == "Succeeded"
+    oom = docker_outcome(
+        {"Status": "exited", "ExitCode": 137, "OOMKilled": True},
+        memory_limit="64Mi",
+        timed_out=False,
+        timeout=None,
+    )
+    assert oom[:2] == ("Failed", "OOMKilled") and "64Mi" in (oom[2] or "")
+    late = docker_outcome(
+        {"Status": "exited", "ExitCode": 137}, memory_limit=None, timed_out=True, timeout=5
+    )
+    assert late[1] == "DeadlineExceeded" and "5 s" in (late[2] or "")
+    err = docker_outcome(
+        {"Status": "exited", "ExitCode": 2}, memory_limit=None, timed_out=False, timeout=None
+    )
+    assert err[:2] == ("Failed", "Error") and "code 2" in (err[2] or "")
+    running = docker_outcome(
+        {"Status": "running"}, memory_limit=None, timed_out=False, timeout=None
+    )
+    assert running[0] == "Running"
+
+
+def test_timestamps() -> None:
+    assert _timestamp("1970-01-01T00:00:01.500000000Z") == 1.5
+    assert _timestamp("0001-01-01T00:00:00Z") is None
+    assert _timestamp("") is None
