@@ -72,14 +72,6 @@ def _parse_secrets(values: tuple[str, ...]) -> dict[str, Path]:
     return out
 
 
-def _docker_config_dir(config: Config) -> Path:
-    if config.docker_config is not None:
-        return config.docker_config
-    if os.environ.get("DOCKER_CONFIG"):
-        return Path(os.environ["DOCKER_CONFIG"]).expanduser()
-    return Path.home() / ".docker"
-
-
 def _dry_run(specs: dict[str, Any], config: Config, as_json: bool) -> None:
     from pack.imagespec import dockerfile as df
     from pack.imagespec.hashing import defaults_from_config, resolve
@@ -155,38 +147,20 @@ def command(
         _dry_run(specs, config, output == "json")
         return
 
-    from pack.imagespec.dockercreds import DockerCredentials, default_config_path
     from pack.imagespec.hashing import defaults_from_config
-    from pack.imagespec.record import ImageRecord
-    from pack.imagespec.registry import RegistryClient
-    from pack.imagespec.resolve import FAILED, MISSING, ImageResolver, ResolveOptions, ensure_all
-
-    def make_builder() -> Any:
-        from pack.imagespec.builders.docker import DockerBuilder
-
-        return DockerBuilder.from_config(config, os.environ)
+    from pack.imagespec.resolve import FAILED, MISSING, ensure_all, resolver_from_config
 
     progress: PlainProgress | RichProgress
     progress = RichProgress() if is_tty() and output != "json" else PlainProgress()
-    registry = RegistryClient(
-        credentials=DockerCredentials(default_config_path(_docker_config_dir(config), Path.home())),
-        insecure=config.insecure_registries,
-    )
-    resolver = ImageResolver(
-        registry=registry,
-        record=ImageRecord.in_cache(config.cache_dir, config.record_ttl_seconds),
-        builder=make_builder,
-        options=ResolveOptions(
-            force=force,
-            check=check,
-            push=not no_push,
-            build_cache=config.build_cache,
-            ca_bundle=config.build_ca_bundle,
-            secret_sources=_parse_secrets(secrets),
-            cache_dir=config.cache_dir,
-            jobs=jobs,
-        ),
+    resolver = resolver_from_config(
+        config,
+        os.environ,
         progress=progress,
+        force=force,
+        check=check,
+        push=not no_push,
+        secret_sources=_parse_secrets(secrets),
+        jobs=jobs,
     )
     try:
         outcomes = ensure_all(specs, defaults_from_config(config), resolver)
@@ -198,7 +172,9 @@ def command(
         _report(outcomes)
     failed = [o for o in outcomes if o.status == FAILED]
     for o in failed:
-        click.echo(f"pack: {o.variable}: {o.error}", err=True)
+        error = o.error or "failed"
+        shown = error if error.startswith(f"{o.variable}:") else f"{o.variable}: {error}"
+        click.echo(f"pack: {shown}", err=True)
     if failed:
         raise BuildError(f"{len(failed)} of {len(outcomes)} images failed")
     if check and any(o.status == MISSING for o in outcomes):

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pack.digest import Digest
 from pack.errors import BuildError, PackError, RegistryError, UsageError
@@ -29,6 +29,9 @@ from pack.imagespec.record import ImageRecord
 from pack.imagespec.ref import ImageRef
 from pack.imagespec.registry import RegistryClient
 from pack.imagespec.spec import ImageSpec
+
+if TYPE_CHECKING:
+    from pack.config import Config
 
 REUSED, BUILT, COPIED, MISSING, FAILED = "reused", "built", "copied", "missing", "failed"
 
@@ -193,7 +196,15 @@ class ImageResolver:
                 push=not local,
                 cache_ref=cache_ref,
             )
-            result = self.builder.build(request, self.progress)
+            try:
+                result = self.builder.build(request, self.progress)
+            except BuildError as exc:
+                if self.options.ca_bundle is None and "certificate" in exc.message.lower():
+                    raise BuildError(
+                        exc.message + "\n  (TLS failed inside the build: if this network needs "
+                        "a CA bundle, set PACK_BUILD_CA_BUNDLE or [tool.pack] build_ca_bundle)"
+                    ) from None
+                raise
         if not local and result.digest is None:
             # The push output had no digest line: ask the registry, it is the truth anyway.
             return self.registry.manifest_digest(ref)
@@ -287,3 +298,75 @@ def ensure_all(
             if on_done is not None:
                 on_done(out)
     return outcomes
+
+
+def resolver_from_config(
+    config: Config,
+    environ: Mapping[str, str],
+    *,
+    progress: Progress | None = None,
+    force: bool = False,
+    check: bool = False,
+    push: bool = True,
+    secret_sources: Mapping[str, Path] | None = None,
+    jobs: int = 4,
+) -> ImageResolver:
+    """The resolver a command uses: registry client, record, lazy Docker builder from Config.
+
+    `environ` is the process environment the CLI hands down: the builder's subprocesses
+    inherit it, and DOCKER_CONFIG/HOME locate the Docker config when Config has none.
+    """
+    from pack.imagespec.dockercreds import DockerCredentials, default_config_path
+
+    docker_dir = config.docker_config
+    if docker_dir is None and environ.get("DOCKER_CONFIG"):
+        docker_dir = Path(environ["DOCKER_CONFIG"]).expanduser()
+    home = Path(environ.get("HOME") or Path.home())
+
+    def make_builder() -> Builder:
+        from pack.imagespec.builders.docker import DockerBuilder
+
+        return DockerBuilder.from_config(config, environ)
+
+    return ImageResolver(
+        registry=RegistryClient(
+            credentials=DockerCredentials(default_config_path(docker_dir, home)),
+            insecure=config.insecure_registries,
+        ),
+        record=ImageRecord.in_cache(config.cache_dir, config.record_ttl_seconds),
+        builder=make_builder,
+        options=ResolveOptions(
+            force=force,
+            check=check,
+            push=push,
+            build_cache=config.build_cache,
+            ca_bundle=config.build_ca_bundle,
+            secret_sources=dict(secret_sources or {}),
+            cache_dir=config.cache_dir,
+            jobs=jobs,
+        ),
+        progress=progress,
+    )
+
+
+def ensure_image(
+    spec: ImageSpec,
+    config: Config,
+    environ: Mapping[str, str],
+    *,
+    progress: Progress | None = None,
+    check: bool = False,
+) -> Outcome:
+    """One spec (and its base specs): reuse, copy or build + push. Raises on failure.
+
+    `outcome.ref` carries the manifest digest when known; `outcome.pinned` is
+    `registry/repo@sha256:…` for pods to pull.
+    """
+    from pack.imagespec.hashing import defaults_from_config
+
+    resolver = resolver_from_config(config, environ, progress=progress, check=check)
+    outcomes = ensure_all({spec.name: spec}, defaults_from_config(config), resolver)
+    for out in outcomes:
+        if out.status == FAILED:
+            raise BuildError(f"{out.variable}: {out.error}")
+    return outcomes[-1]

@@ -87,7 +87,7 @@ def failing_step_tail(lines: Sequence[str], n: int = TAIL_LINES) -> list[str]:
             break
     if failed is None:
         return [line for line in lines if line.strip()][-n:]
-    step = [line for line in lines if line.startswith(f"#{failed} ")]
+    step = [line for line in lines if line.startswith(f"#{failed} ") and not _STEP_KEY.match(line)]
     title = next((line for line in step if "[" in line and "]" in line), None)
     tail = step[-n:]
     if title is not None and title not in tail:
