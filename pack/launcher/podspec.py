@@ -157,9 +157,8 @@ def container_args(
     run = execute_args(task_module, task_name, execution, options.resolver)
     if bundle is None:
         return run
+    # The digest is in the bundle URL itself (bundles are named by their tree digest).
     fetch = [FAST_EXECUTE, "--additional-distribution", bundle.url]
-    if bundle.digest:
-        fetch += ["--digest", str(bundle.digest)]
     return [*fetch, "--dest-dir", options.dest_dir, "--", *run]
 
 

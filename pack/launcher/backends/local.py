@@ -1,0 +1,137 @@
+"""The local backend: a pod's primary container run as a subprocess on this machine.
+
+It runs exactly the container's args (`pack-fast-execute ... -- pack-execute ...`)
+with the container's env, in a fresh temporary directory (standing for the
+container's working dir), with PYTHONPATH removed from the inherited environment:
+the task imports only what the bundle (or the installed environment) holds, never
+the user's working tree. The image is not used; this machine's Python is.
+"""
+
+from __future__ import annotations
+
+import collections
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from pack.errors import LaunchError
+from pack.launcher.backends.base import AttemptResult, Backend
+from pack.launcher.entrypoint import program_for
+from pack.launcher.podspec import container_env, primary_container
+
+if TYPE_CHECKING:
+    from kubernetes.client import V1Pod
+
+    from pack.config import Config
+    from pack.launcher.execution import Execution
+
+LOG_TAIL_LINES = 200
+# Never passed to the task: they would import from the user's tree or pin pack's own state.
+_DROPPED_ENV = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV_PROMPT")
+
+
+class LocalBackend(Backend):
+    name = "local"
+
+    def __init__(
+        self,
+        *,
+        base_env: Mapping[str, str],
+        log_sink: IO[str] | None = None,
+        work_root: Path | None = None,
+        keep_workdir: bool = False,
+    ) -> None:
+        self.base_env = {k: v for k, v in base_env.items() if k not in _DROPPED_ENV}
+        self.log_sink = log_sink
+        self.work_root = work_root
+        self.keep_workdir = keep_workdir
+
+    def command(self, pod: V1Pod) -> list[str]:
+        container = primary_container(pod)
+        argv = [*(container.command or []), *(container.args or [])]
+        if not argv:
+            raise LaunchError("the pod's primary container has no args")
+        return program_for(argv)
+
+    def run(self, pod: V1Pod, execution: Execution) -> AttemptResult:
+        container = primary_container(pod)
+        argv = self.command(pod)
+        env = {**self.base_env, **container_env(container)}
+        if self.work_root is not None:
+            self.work_root.mkdir(parents=True, exist_ok=True)
+        workdir = Path(
+            tempfile.mkdtemp(prefix=f"pack-{execution.id}-{execution.attempt}-", dir=self.work_root)
+        )
+        deadline = pod.spec.active_deadline_seconds if pod.spec else None
+        tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL_LINES)
+        started = time.time()
+        try:
+            proc = subprocess.Popen(
+                argv,
+                cwd=workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                errors="replace",
+            )
+        except OSError as exc:
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise LaunchError(f"cannot start {argv[0]}: {exc.strerror or exc}") from None
+        reader = threading.Thread(target=self._pump, args=(proc.stdout, tail), daemon=True)
+        reader.start()
+        reason = None
+        try:
+            code = proc.wait(timeout=deadline)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            code = proc.wait()
+            reason = "DeadlineExceeded"
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            reader.join(timeout=5)
+            if not self.keep_workdir:
+                shutil.rmtree(workdir, ignore_errors=True)
+        finished = time.time()
+        ok = code == 0 and reason is None
+        message = None
+        if reason == "DeadlineExceeded":
+            message = f"the task ran longer than its timeout of {deadline}s and was killed"
+        elif code != 0:
+            reason = "Error"
+            message = f"exit code {code}"
+        return AttemptResult(
+            attempt=execution.attempt,
+            phase="Succeeded" if ok else "Failed",
+            exit_code=code,
+            reason=reason,
+            message=message,
+            log_tail="".join(tail),
+            started_at=started,
+            finished_at=finished,
+            details={"workdir": str(workdir)},
+        )
+
+    def _pump(self, stream: Any, tail: collections.deque[str]) -> None:
+        for line in stream:
+            tail.append(line)
+            if self.log_sink is not None:
+                self.log_sink.write(line)
+                self.log_sink.flush()
+        stream.close()
+
+
+def open_backend(
+    config: Config, env: Mapping[str, str], *, log_sink: IO[str] | None = None
+) -> Backend:
+    """The factory every backend module exposes (see pack.launcher.run.open_backend)."""
+    return LocalBackend(base_env=env, log_sink=log_sink)

@@ -1,0 +1,422 @@
+"""In-container entrypoints: `pack-fast-execute` and `pack-execute`.
+
+Both start in every pod, so this module imports only the standard library at the
+top; flyteidl, the type engine and the store client are imported when used, and
+nothing imports kubernetes, boto3 (unless the store is s3://) or click. The
+variables the pod sets are read here and nowhere else.
+
+pack-fast-execute --additional-distribution URL --dest-dir DIR -- CMD...
+    fetch the bundle (retrying with backoff), verify and extract it beside DIR,
+    rename it into place (once per pod: a lock and a completion marker), then
+    exec CMD in DIR with DIR on PYTHONPATH.
+pack-execute --inputs URL --output-prefix URL --raw-output-data-prefix URL
+             --resolver NAME -- task-module M task-name N
+    load the task, read inputs.pb, run, write outputs.pb; on failure write
+    errors.pb (user vs system, recoverable or not, the user's traceback) and exit 1.
+"""
+
+from __future__ import annotations
+
+import time
+
+_STARTED = time.time()
+
+import os  # noqa: E402
+import sys  # noqa: E402
+import traceback  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, NoReturn  # noqa: E402
+
+FAST_EXECUTE = "pack-fast-execute"
+EXECUTE = "pack-execute"
+MARKER = ".pack-bundle"
+ENV_FETCH_TIMING = "PACK_FETCH_TIMING"  # "<start>,<end>" handed from fast-execute to execute
+EXIT_USER = 1
+EXIT_SYSTEM = 2
+_PACK_DIR = str(Path(__file__).resolve().parent.parent)
+
+
+class UsageFailure(Exception):
+    pass
+
+
+# --- argument parsing (hand-rolled: argparse costs more than the work on small tasks) -----
+
+
+def _split_command(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    args = list(argv)
+    if "--" not in args:
+        raise UsageFailure("missing `--` before the command")
+    i = args.index("--")
+    return args[:i], args[i + 1 :]
+
+
+def _options(args: Sequence[str], known: set[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    it = iter(args)
+    for flag in it:
+        name, eq, value = flag.partition("=")
+        if name not in known:
+            raise UsageFailure(f"unknown option {flag!r}; expected {', '.join(sorted(known))}")
+        if not eq:
+            try:
+                value = next(it)
+            except StopIteration:
+                raise UsageFailure(f"option {name} needs a value") from None
+        out[name] = value
+    return out
+
+
+def _require(opts: dict[str, str], *names: str) -> None:
+    missing = [n for n in names if n not in opts]
+    if missing:
+        raise UsageFailure(f"missing {', '.join(missing)}")
+
+
+def program_for(cmd: Sequence[str]) -> list[str]:
+    """Run pack's own entrypoints with this interpreter's copy (the console script beside
+    sys.executable, else `python -m`), so a venv's pack is used and no shim is in the way."""
+    if not cmd:
+        raise UsageFailure("empty command after `--`")
+    if cmd[0] in (FAST_EXECUTE, EXECUTE):
+        script = Path(sys.executable).parent / cmd[0]
+        if script.is_file() and os.access(script, os.X_OK):
+            return [str(script), *cmd[1:]]
+        return [sys.executable, "-m", "pack.launcher.entrypoint", *cmd]
+    return list(cmd)
+
+
+# --- pack-fast-execute --------------------------------------------------------------------
+
+
+def ensure_bundle(
+    url: str,
+    dest: Path,
+    *,
+    fetch: Callable[[str, Path], Any] | None = None,
+    attempts: int = 5,
+    backoff: float = 0.5,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bool:
+    """Make `dest` hold the bundle at `url`; True if this call extracted it.
+
+    Several processes in one pod may race: an exclusive lock beside `dest` serializes
+    them and a marker written after the rename says the extraction completed.
+    """
+    import fcntl
+    import shutil
+    import tempfile
+
+    if fetch is None:
+        from pack.packager.extract import fetch_and_extract
+
+        def fetch(u: str, d: Path) -> Any:
+            return fetch_and_extract(u, d)
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    marker = dest / MARKER
+    with open(dest.parent / f".{dest.name}.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if marker.is_file() and marker.read_text(encoding="utf-8") == url:
+            return False
+        if dest.exists():
+            # A crash mid-way or another bundle: move it aside, then drop it.
+            aside = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old.", dir=dest.parent))
+            os.rename(dest, aside / "old")
+            shutil.rmtree(aside, ignore_errors=True)
+        from pack.errors import ArchiveError
+
+        for attempt in range(attempts):
+            try:
+                fetch(url, dest)
+                break
+            except ArchiveError:
+                raise  # a bundle that fails verification will not get better
+            except Exception as exc:
+                if attempt == attempts - 1:
+                    raise
+                delay = backoff * (2**attempt)
+                print(
+                    f"pack-fast-execute: fetch failed ({exc}); retrying in {delay:g}s",
+                    file=sys.stderr,
+                )
+                sleep(delay)
+        tmp_marker = dest / f"{MARKER}.tmp"
+        tmp_marker.write_text(url, encoding="utf-8")
+        os.replace(tmp_marker, marker)
+        return True
+
+
+def fast_execute(argv: Sequence[str]) -> NoReturn:
+    head, cmd = _split_command(argv)
+    opts = _options(head, {"--additional-distribution", "--dest-dir"})
+    _require(opts, "--additional-distribution", "--dest-dir")
+    url = opts["--additional-distribution"]
+    dest = Path(opts["--dest-dir"]).absolute()
+    program = program_for(cmd)
+    started = time.time()
+    try:
+        ensure_bundle(url, dest)
+    except Exception as exc:
+        # The task never ran: record a system error where pack-execute would have.
+        _report_fetch_failure(cmd, url, exc)
+        print(f"pack-fast-execute: cannot fetch {url}: {exc}", file=sys.stderr)
+        sys.exit(EXIT_SYSTEM)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(dest), env.get("PYTHONPATH")) if p)
+    env[ENV_FETCH_TIMING] = f"{_STARTED},{started},{time.time()}"
+    os.chdir(dest)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execvpe(program[0], program, env)
+
+
+def _report_fetch_failure(cmd: Sequence[str], url: str, exc: BaseException) -> None:
+    if EXECUTE not in cmd[:1] or "--output-prefix" not in cmd:
+        return
+    prefix = cmd[cmd.index("--output-prefix") + 1]
+    try:
+        _write_error(
+            prefix,
+            code="BundleFetchFailed",
+            message=f"cannot fetch the code bundle {url}: {exc}",
+            user=False,
+            recoverable=True,
+        )
+    except Exception as write_exc:  # the store itself is unreachable
+        print(f"pack-fast-execute: cannot write errors.pb: {write_exc}", file=sys.stderr)
+
+
+# --- pack-execute ---------------------------------------------------------------------------
+
+
+class Failure(Exception):
+    """A failed step: who is at fault (user or system) and whether to retry."""
+
+    def __init__(self, exc: BaseException, *, user: bool, recoverable: bool, step: str) -> None:
+        super().__init__(str(exc))
+        self.exc = exc
+        self.user = user
+        self.recoverable = recoverable
+        self.step = step
+
+
+def _is_pack_frame(filename: str) -> bool:
+    return filename.startswith(_PACK_DIR + os.sep) or filename.startswith("<frozen ")
+
+
+def user_traceback(exc: BaseException) -> str:
+    """The traceback text with pack's (and importlib's) frames left out."""
+    te = traceback.TracebackException(type(exc), exc, exc.__traceback__)
+    seen: set[int] = set()
+    todo = [te]
+    while todo:
+        cur = todo.pop()
+        if id(cur) in seen:
+            continue
+        seen.add(id(cur))
+        cur.stack = traceback.StackSummary.from_list(
+            [f for f in cur.stack if not _is_pack_frame(f.filename)]
+        )
+        todo += [e for e in (cur.__cause__, cur.__context__) if e is not None]
+    return "".join(te.format())
+
+
+def _write_error(prefix: str, *, code: str, message: str, user: bool, recoverable: bool) -> None:
+    import socket
+
+    from flyteidl.core import errors_pb2, execution_pb2
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    from pack.packager.store import write_url
+
+    ts = Timestamp()
+    ts.GetCurrentTime()
+    kind = errors_pb2.ContainerError
+    doc = errors_pb2.ErrorDocument(
+        error=kind(
+            code=code,
+            message=message,
+            kind=kind.RECOVERABLE if recoverable else kind.NON_RECOVERABLE,
+            origin=execution_pb2.ExecutionError.USER
+            if user
+            else execution_pb2.ExecutionError.SYSTEM,
+            timestamp=ts,
+            worker=socket.gethostname(),
+        )
+    )
+    write_url(f"{prefix.rstrip('/')}/errors.pb", doc.SerializeToString())
+
+
+def _step(step: str, fn: Callable[[], Any], *, user: bool, recoverable: bool = False) -> Any:
+    try:
+        return fn()
+    except Exception as exc:
+        raise Failure(exc, user=user, recoverable=recoverable, step=step) from exc
+
+
+def _read_fetch_timing(env: dict[str, str] | os._Environ[str]) -> dict[str, float]:
+    parts = env.get(ENV_FETCH_TIMING, "").split(",")
+    if len(parts) != 3:
+        return {}
+    try:
+        start, fetch_start, fetch_end = (float(p) for p in parts)
+    except ValueError:
+        return {}
+    return {"fast_execute_start": start, "fetch_start": fetch_start, "fetch_end": fetch_end}
+
+
+def run_task(
+    *,
+    inputs_url: str,
+    output_prefix: str,
+    raw_prefix: str,
+    resolver_name: str,
+    module: str,
+    name: str,
+    env: dict[str, str] | os._Environ[str],
+) -> dict[str, float]:
+    """Load, run, write outputs. Raises Failure; returns wall-clock marks for timings.json."""
+    import tempfile
+
+    from flyteidl.core.literals_pb2 import LiteralMap
+
+    from pack.errors import StoreError
+    from pack.launcher.context import context_from_env, reset_context, set_context
+    from pack.launcher.errors import Recoverable
+    from pack.launcher.resolver import ResolverError, load_resolver
+    from pack.launcher.types.engine import TypeContext, default_engine
+    from pack.packager.store import read_url, write_url
+
+    marks = {"execute_start": _STARTED, **_read_fetch_timing(env)}
+    work = Path(tempfile.mkdtemp(prefix="pack-task-"))
+    tctx = TypeContext(raw_output_prefix=raw_prefix, local_dir=work / "inputs")
+    data = _step("read inputs", lambda: read_url(inputs_url), user=False, recoverable=True)
+    try:
+        resolver = load_resolver(resolver_name)
+    except ResolverError as exc:
+        raise Failure(exc, user=False, recoverable=False, step="load resolver") from exc
+    task = _step("load task", lambda: resolver(module, name), user=True)
+    engine = default_engine()
+    literals = _step("decode inputs", lambda: LiteralMap.FromString(data), user=False)
+    kwargs = _step(
+        "convert inputs",
+        lambda: engine.to_python_map(literals, task.interface.inputs, tctx),
+        user=False,
+        recoverable=True,
+    )
+    ctx = context_from_env(env, working_dir=work, raw_output_prefix=raw_prefix)
+    token = set_context(ctx)
+    marks["task_start"] = time.time()
+    try:
+        result = task.fn(**kwargs)
+    except Exception as exc:
+        raise Failure(
+            exc, user=True, recoverable=isinstance(exc, Recoverable), step="task"
+        ) from exc
+    finally:
+        marks["task_end"] = time.time()
+        reset_context(token)
+    values = {next(iter(task.interface.outputs)): result} if task.interface.outputs else {}
+    try:
+        out = engine.to_literal_map(values, task.interface.outputs, tctx)
+    except (StoreError, OSError) as exc:
+        raise Failure(exc, user=False, recoverable=True, step="store outputs") from exc
+    except Exception as exc:  # a value that does not match the declared return type
+        raise Failure(exc, user=True, recoverable=False, step="convert outputs") from exc
+    _step(
+        "write outputs",
+        lambda: write_url(f"{output_prefix.rstrip('/')}/outputs.pb", out.SerializeToString()),
+        user=False,
+        recoverable=True,
+    )
+    marks["outputs_written"] = time.time()
+    return marks
+
+
+def _write_timings(prefix: str, marks: dict[str, float]) -> None:
+    import json
+
+    from pack.packager.store import write_url
+
+    try:
+        write_url(f"{prefix.rstrip('/')}/timings.json", json.dumps(marks).encode())
+    except Exception as exc:  # timings are a convenience; never fail a task over them
+        print(f"pack-execute: cannot write timings.json: {exc}", file=sys.stderr)
+
+
+def execute(argv: Sequence[str]) -> NoReturn:
+    head, rest = _split_command(argv)
+    opts = _options(head, {"--inputs", "--output-prefix", "--raw-output-data-prefix", "--resolver"})
+    _require(opts, "--inputs", "--output-prefix", "--raw-output-data-prefix")
+    if len(rest) != 4 or rest[0] != "task-module" or rest[2] != "task-name":
+        raise UsageFailure("expected `-- task-module M task-name N` after the options")
+    prefix = opts["--output-prefix"]
+    try:
+        marks = run_task(
+            inputs_url=opts["--inputs"],
+            output_prefix=prefix,
+            raw_prefix=opts["--raw-output-data-prefix"],
+            resolver_name=opts.get("--resolver", "default"),
+            module=rest[1],
+            name=rest[3],
+            env=os.environ,
+        )
+    except Failure as failure:
+        exc = failure.exc
+        text = user_traceback(exc) if failure.user else "".join(traceback.format_exception(exc))
+        if not failure.user:
+            text = f"pack could not {failure.step}: {exc}\n{text}"
+        sys.stderr.write(text)
+        try:
+            _write_error(
+                prefix,
+                code=type(exc).__name__,
+                message=text,
+                user=failure.user,
+                recoverable=failure.recoverable,
+            )
+        except Exception as write_exc:
+            print(f"pack-execute: cannot write errors.pb: {write_exc}", file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        sys.exit(EXIT_USER if failure.user else EXIT_SYSTEM)
+    _write_timings(prefix, {**marks, "execute_end": time.time()})
+    sys.stdout.flush()
+    sys.stderr.flush()
+    sys.exit(0)
+
+
+def _guard(fn: Callable[[Sequence[str]], NoReturn], prog: str, argv: Sequence[str]) -> NoReturn:
+    try:
+        fn(argv)
+    except UsageFailure as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        sys.exit(EXIT_SYSTEM)
+
+
+def fast_execute_main(argv: Sequence[str] | None = None) -> NoReturn:
+    _guard(fast_execute, FAST_EXECUTE, sys.argv[1:] if argv is None else argv)
+
+
+def execute_main(argv: Sequence[str] | None = None) -> NoReturn:
+    _guard(execute, EXECUTE, sys.argv[1:] if argv is None else argv)
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """`python -m pack.launcher.entrypoint pack-execute|pack-fast-execute ...`."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] not in (FAST_EXECUTE, EXECUTE):
+        print(
+            f"usage: python -m pack.launcher.entrypoint {{{FAST_EXECUTE}|{EXECUTE}}} ...",
+            file=sys.stderr,
+        )
+        sys.exit(EXIT_SYSTEM)
+    if args[0] == FAST_EXECUTE:
+        fast_execute_main(args[1:])
+    execute_main(args[1:])
+
+
+if __name__ == "__main__":
+    main()

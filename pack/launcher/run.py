@@ -1,0 +1,315 @@
+"""The run pipeline: package, publish, write inputs, render, run attempts, read back.
+
+An orchestrator over small parts: the packager (bundle), images (ref), the type
+engine (literals), podspec (pod) and a Backend (somewhere to run it). It reads no
+environment: the CLI hands it the Config and the environment for the backend.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import importlib
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from pack.config import Config
+from pack.errors import LaunchError, TaskFailed
+from pack.launcher.backends.base import AttemptResult, Backend
+from pack.launcher.execution import Execution, new_execution_id
+from pack.launcher.images import ImageChoice, image_for
+from pack.launcher.load import TaskSource
+from pack.launcher.podspec import BundleInfo, RenderOptions, render_pod
+from pack.launcher.task import Task
+from pack.launcher.types.engine import TypeContext, default_engine
+
+BACKENDS = ("local", "docker", "kubernetes")
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    """What errors.pb said (or what pack inferred when the attempt left none)."""
+
+    code: str
+    message: str
+    user: bool
+    recoverable: bool
+
+
+@dataclass
+class RunResult:
+    execution: Execution  # at its last attempt
+    task: str
+    image: str
+    bundle: Any  # BundleRef | None
+    attempts: list[AttemptResult] = field(default_factory=list)
+    errors: list[ErrorInfo | None] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def succeeded(self) -> bool:
+        return bool(self.attempts) and self.attempts[-1].succeeded
+
+    @property
+    def error(self) -> ErrorInfo | None:
+        return self.errors[-1] if self.errors else None
+
+    def failure(self) -> TaskFailed:
+        last = self.attempts[-1]
+        err = self.error
+        n = len(self.attempts)
+        head = f"task {self.task} failed (execution {self.execution.id}, attempt {n} of {n})"
+        if err is not None:
+            who = "in the task's code" if err.user else "in pack's runtime"
+            body = f"{head}: {err.code} {who}:\n{err.message.rstrip()}"
+        else:
+            detail = last.message or last.reason or "no error document was written"
+            body = f"{head}: {detail}"
+            if last.log_tail:
+                body += "\nlast output:\n" + last.log_tail.rstrip()
+        return TaskFailed(body)
+
+    def as_json(self) -> dict[str, Any]:
+        bundle = self.bundle
+        return {
+            "execution_id": self.execution.id,
+            "task": self.task,
+            "status": "succeeded" if self.succeeded else "failed",
+            "image": self.image,
+            "bundle": None
+            if bundle is None
+            else {
+                "url": bundle.url,
+                "digest": str(bundle.digest),
+                "files": bundle.files,
+                "bytes": bundle.bytes,
+                "uploaded": bundle.uploaded,
+            },
+            "artifacts": self.execution.run_prefix,
+            "outputs": {k: jsonable(v) for k, v in self.outputs.items()},
+            "attempts": [
+                {
+                    "attempt": a.attempt,
+                    "phase": a.phase,
+                    "exit_code": a.exit_code,
+                    "reason": a.reason,
+                    "error": None if e is None else dataclasses.asdict(e),
+                }
+                for a, e in zip(self.attempts, self.errors, strict=False)
+            ],
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+        }
+
+
+def jsonable(value: Any) -> Any:
+    """A JSON-friendly form of a task output (Files by URL, dataclasses as objects)."""
+    from pack.launcher.types.files import _Ref
+
+    if isinstance(value, _Ref):
+        return value.uri or str(value.path)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if hasattr(value, "tolist"):  # numpy arrays
+        return value.tolist()
+    return value
+
+
+def open_backend(
+    name: str, config: Config, env: Mapping[str, str], *, log_sink: IO[str] | None = None
+) -> Backend:
+    """`pack.launcher.backends.<name>.open_backend(config, env, log_sink=)`, imported on use."""
+    if name not in BACKENDS:
+        raise LaunchError(f"unknown backend {name!r}; valid: {', '.join(BACKENDS)}")
+    try:
+        module = importlib.import_module(f"pack.launcher.backends.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"pack.launcher.backends.{name}":
+            raise
+        raise LaunchError(f"the {name} backend is not available in this version of pack") from None
+    backend: Backend = module.open_backend(config, env, log_sink=log_sink)
+    return backend
+
+
+class Timings:
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.clock = clock
+        self.values: dict[str, float] = {}
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        start = self.clock()
+        try:
+            yield
+        finally:
+            self.values[name] = self.values.get(name, 0.0) + self.clock() - start
+
+
+def read_error(execution: Execution, *, endpoint_url: str | None = None) -> ErrorInfo | None:
+    from flyteidl.core import errors_pb2, execution_pb2
+
+    from pack.errors import StoreError
+    from pack.packager.store import read_url
+
+    try:
+        data = read_url(execution.errors_url, endpoint_url=endpoint_url)
+    except StoreError:
+        return None
+    doc = errors_pb2.ErrorDocument.FromString(data)
+    err = doc.error
+    return ErrorInfo(
+        code=err.code,
+        message=err.message,
+        user=err.origin != execution_pb2.ExecutionError.SYSTEM,
+        recoverable=err.kind == errors_pb2.ContainerError.RECOVERABLE,
+    )
+
+
+def _task_marks(execution: Execution, endpoint_url: str | None) -> dict[str, float]:
+    import json
+
+    from pack.errors import StoreError
+    from pack.packager.store import read_url
+
+    try:
+        marks = json.loads(read_url(execution.timings_url, endpoint_url=endpoint_url))
+    except (StoreError, ValueError):
+        return {}
+    return {k: float(v) for k, v in marks.items() if isinstance(v, int | float)}
+
+
+def _attempt_timings(result: AttemptResult, marks: Mapping[str, float]) -> dict[str, float]:
+    """Split an attempt's wall time with the marks pack-execute recorded."""
+    out: dict[str, float] = {}
+    if result.started_at is None or result.finished_at is None:
+        return out
+    out["attempt"] = result.finished_at - result.started_at
+    if "task_start" in marks and "task_end" in marks:
+        out["spawn"] = marks["task_start"] - result.started_at
+        out["task"] = marks["task_end"] - marks["task_start"]
+        out["exit"] = result.finished_at - marks["task_end"]
+    if "fetch_start" in marks and "fetch_end" in marks:
+        out["spawn.fetch_bundle"] = marks["fetch_end"] - marks["fetch_start"]
+    return out
+
+
+def run(
+    task: Task,
+    source: TaskSource,
+    inputs: Mapping[str, Any],
+    *,
+    config: Config,
+    backend: Backend,
+    copy: str = "auto",
+    execution_id: str | None = None,
+    options: RenderOptions | None = None,
+    on_warning: Callable[[str], None] | None = None,
+    on_attempt: Callable[[AttemptResult, ErrorInfo | None], None] | None = None,
+) -> RunResult:
+    """Run `task` with `inputs` through `backend`; never raises for a task failure
+    (see RunResult.succeeded / .failure()), raises PackError when pack cannot run it."""
+    from pack.packager.publish import plan_package, publish
+    from pack.packager.store import open_store, write_url
+
+    timings = Timings()
+    endpoint = config.s3_endpoint_url
+    total_start = timings.clock()
+    bundle = None
+    if copy != "none":
+        with timings.phase("package"):
+            plan = plan_package(
+                source.root,
+                copy,
+                source.file,
+                cache_dir=config.cache_dir,
+                max_bytes=config.max_bundle_bytes,
+                on_warning=on_warning,
+            )
+        with timings.phase("publish"):
+            tmp_dir = config.cache_dir / "packager" / "tmp"
+            tmp_dir.mkdir(parents=True, exist_ok=True)
+            bundle = publish(
+                plan,
+                open_store(config.store_url, endpoint_url=endpoint),
+                compression=config.compression,
+                tmp_dir=tmp_dir,
+            )
+    with timings.phase("image"):
+        image: ImageChoice = image_for(task.image, config)
+    execution = Execution(
+        id=execution_id or new_execution_id(),
+        project=config.project,
+        domain=config.domain,
+        store_url=config.store_url,
+    )
+    engine = default_engine()
+    with timings.phase("inputs"):
+        tctx = TypeContext(raw_output_prefix=execution.inputs_raw_prefix)
+        literals = engine.to_literal_map(dict(inputs), task.interface.inputs, tctx)
+        write_url(execution.inputs_url, literals.SerializeToString(), endpoint_url=endpoint)
+
+    result = RunResult(
+        execution=execution,
+        task=f"{task.module}.{task.name}",
+        image=image.ref,
+        bundle=bundle,
+    )
+    info = None if bundle is None else BundleInfo(bundle.url, str(bundle.digest))
+    for attempt in range(1, task.retries + 2):
+        current = execution.with_attempt(attempt)
+        result.execution = current
+        with timings.phase("render"):
+            pod = render_pod(
+                task,
+                image=image.ref,
+                execution=current,
+                bundle=info,
+                spec_digest=image.spec_digest,
+                options=options or RenderOptions(),
+            )
+        outcome = backend.run(pod, current)
+        error = None if outcome.succeeded else read_error(current, endpoint_url=endpoint)
+        result.attempts.append(outcome)
+        result.errors.append(error)
+        if on_attempt is not None:
+            on_attempt(outcome, error)
+        if outcome.succeeded:
+            timings.values.update(_attempt_timings(outcome, _task_marks(current, endpoint)))
+            break
+        retryable = error.recoverable if error is not None else outcome.reason != "DeadlineExceeded"
+        if not retryable:
+            break
+
+    if result.succeeded:
+        with timings.phase("read_back"):
+            from flyteidl.core.literals_pb2 import LiteralMap
+
+            from pack.packager.store import read_url
+
+            out = LiteralMap.FromString(
+                read_url(result.execution.outputs_url, endpoint_url=endpoint)
+            )
+            local = config.cache_dir / "runs" / execution.id
+            result.outputs = engine.to_python_map(
+                out, task.interface.outputs, TypeContext(local_dir=Path(local))
+            )
+    timings.values["total"] = timings.clock() - total_start
+    result.timings = timings.values
+    return result
