@@ -156,14 +156,15 @@ def task_options(task: Task) -> list[click.Option]:
             default = default.value
         elif has_default and default is not None and isinstance(click_type(tp), JsonType):
             default = json.dumps(to_plain(default, tp, default_engine(), TypeContext()))
+        # click >= 8.2 treats an explicit default=None as "has a default": pass none at all.
+        extra: dict[str, Any] = {"default": default, "show_default": True} if has_default else {}
         opts.append(
             click.Option(
                 [*_flag_names(name), name],
                 type=click_type(tp),
                 required=not has_default,
-                default=default if has_default else None,
-                show_default=has_default,
                 help=help_text,
+                **extra,
             )
         )
     return opts

@@ -1,0 +1,330 @@
+"""`pack run` on the local backend, end to end (no servers)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pack.packager.store import read_url
+
+PRIMITIVES = """
+    import datetime as dt
+    import enum
+    from typing import Optional
+
+    from pack import task
+
+
+    class Color(enum.Enum):
+        RED = "red"
+        BLUE = "blue"
+
+
+    @task
+    def arith(i: int, f: float = 0.5, s: str = "x", b: bool = False) -> str:
+        return f"{i * 2}|{f * 2}|{s.upper()}|{not b}"
+
+
+    @task
+    def shift(when: dt.datetime, by: dt.timedelta) -> dt.datetime:
+        return when + by
+
+
+    @task
+    def stats(xs: list[float], weights: dict[str, int]) -> dict[str, float]:
+        return {"sum": sum(xs), "w": float(sum(weights.values()))}
+
+
+    @task
+    def flip(c: Color, maybe: Optional[int] = None) -> Optional[Color]:
+        if maybe is None:
+            return None
+        return Color.BLUE if c is Color.RED else Color.RED
+
+
+    @task
+    def blob(data: bytes) -> bytes:
+        return data[::-1]
+"""
+
+
+def test_primitives_round_trip(pack: Any, project: Any) -> None:
+    root = project({"prims_mod.py": PRIMITIVES})
+    wf = str(root / "prims_mod.py")
+    r = pack("run", "-o", "json", wf, "arith", "--i", "21", "--f", "1.25", "--s", "abc", "--b")
+    assert r.code == 0, r.err
+    doc = r.json()
+    assert doc["outputs"] == {"o0": "42|2.5|ABC|False"}
+    assert doc["status"] == "succeeded"
+
+    r = pack(
+        "run", "-o", "json", wf, "shift", "--when", "2024-05-01T10:00:00+00:00", "--by", "1h30m"
+    )
+    assert r.code == 0, r.err
+    assert r.json()["outputs"]["o0"] == "2024-05-01T11:30:00+00:00"
+
+    r = pack(
+        "run", "-o", "json", wf, "stats", "--xs", "[1.5, 2, 3]", "--weights", '{"a": 2, "b": 5}'
+    )
+    assert r.code == 0, r.err
+    assert r.json()["outputs"]["o0"] == {"sum": 6.5, "w": 7.0}
+
+    r = pack("run", "-o", "json", wf, "flip", "--c", "red", "--maybe", "1")
+    assert r.json()["outputs"]["o0"] == "blue"
+    r = pack("run", "-o", "json", wf, "flip", "--c", "red")
+    assert r.code == 0, r.err
+    assert r.json()["outputs"]["o0"] is None
+
+    r = pack("run", wf, "blob", "--data", "abc")
+    assert r.code == 0, r.err
+    assert r.out.strip() == "b'cba'"
+
+
+def test_dataclass_in_and_out_and_artifacts_in_store(pack: Any, project: Any) -> None:
+    root = project(
+        {
+            "dc_mod.py": """
+            from dataclasses import dataclass, field
+
+            from pack import current_context, task
+
+
+            @dataclass
+            class Point:
+                x: float
+                y: float
+                tags: list[str] = field(default_factory=list)
+
+
+            @dataclass
+            class Summary:
+                norm2: float
+                tags: list[str]
+                origin: Point
+                execution: str
+                attempt: int
+
+
+            @task
+            def summarize(p: Point) -> Summary:
+                ctx = current_context()
+                return Summary(p.x**2 + p.y**2, sorted(p.tags), Point(0, 0), ctx.execution_id, ctx.attempt)
+            """
+        }
+    )
+    r = pack(
+        "run",
+        "-o",
+        "json",
+        str(root / "dc_mod.py"),
+        "summarize",
+        "--p",
+        '{"x": 3, "y": 4, "tags": ["b", "a"]}',
+    )
+    assert r.code == 0, r.err
+    doc = r.json()
+    out = doc["outputs"]["o0"]
+    assert out["norm2"] == 25.0 and out["tags"] == ["a", "b"]
+    assert out["origin"] == {"x": 0.0, "y": 0.0, "tags": []}
+    assert out["execution"] == doc["execution_id"] and out["attempt"] == 1
+    run_prefix = doc["artifacts"]
+    assert read_url(f"{run_prefix}/inputs.pb")
+    assert read_url(f"{run_prefix}/attempts/1/outputs.pb")
+
+
+def test_file_round_trip(pack: Any, project: Any, tmp_path: Path) -> None:
+    root = project(
+        {
+            "files_mod.py": """
+            from pack import File, task
+
+
+            @task
+            def shout(src: File) -> File:
+                with src.open() as f:
+                    text = f.read()
+                out = File.new("loud.txt")
+                with out.open("w") as f:
+                    f.write(text.upper())
+                return out
+            """
+        }
+    )
+    src = tmp_path / "in.txt"
+    src.write_text("quiet words\n")
+    r = pack("run", "-o", "json", str(root / "files_mod.py"), "shout", "--src", str(src))
+    assert r.code == 0, r.err
+    url = r.json()["outputs"]["o0"]
+    assert url.startswith("file://") and url.endswith("/loud.txt")
+    assert "/attempts/1/raw/" in url
+    assert read_url(url) == b"QUIET WORDS\n"
+    # A stored file can be passed to the next run by URL, never downloaded by the CLI.
+    r = pack("run", str(root / "files_mod.py"), "shout", "--src", url)
+    assert r.code == 0, r.err
+    assert read_url(r.out.strip()) == b"QUIET WORDS\n"
+
+
+ML_PROJECT = {
+    "mlwf.py": """
+    from pathlib import Path
+
+    from mlhelpers import mean_of
+
+    from pack import task
+
+    DATA = Path(__file__).parent / "data" / "values.csv"
+
+
+    @task
+    def main(scale: int = 1) -> float:
+        return mean_of(DATA) * scale
+    """,
+    "mlhelpers.py": """
+    def mean_of(path):
+        values = [float(line) for line in path.read_text().split()]
+        return sum(values) / len(values)
+    """,
+    "data/values.csv": "1\n2\n6\n",
+}
+
+
+def test_sibling_module_and_asset_with_copy_all(pack: Any, project: Any) -> None:
+    root = project(ML_PROJECT)
+    r = pack("run", "--copy", "all", "-o", "json", str(root / "mlwf.py"), "main", "--scale", "3")
+    assert r.code == 0, r.err
+    doc = r.json()
+    assert doc["outputs"]["o0"] == 9.0
+    assert doc["bundle"]["files"] == 3
+
+
+def test_copy_auto_leaves_the_asset_out(pack: Any, project: Any) -> None:
+    root = project(ML_PROJECT)
+    r = pack("run", "--copy", "auto", str(root / "mlwf.py"), "main")
+    assert r.code == 1
+    assert "FileNotFoundError" in r.err
+    assert "values.csv" in r.err
+
+
+def test_copy_none_imports_nothing_from_the_working_tree(pack: Any, project: Any) -> None:
+    root = project(ML_PROJECT)
+    r = pack("run", "--copy", "none", str(root / "mlwf.py"), "main")
+    assert r.code == 1
+    assert "No module named 'mlwf'" in r.err
+
+
+def test_failing_task_shows_user_traceback_and_exit_code(pack: Any, project: Any) -> None:
+    root = project(
+        {
+            "boom_mod.py": """
+            from pack import task
+
+
+            def inner(n):
+                raise ValueError(f"boom {n}")
+
+
+            @task
+            def explode(n: int) -> int:
+                return inner(n)
+            """
+        }
+    )
+    r = pack("run", str(root / "boom_mod.py"), "explode", "--n", "42")
+    assert r.code == 1
+    assert "pack: error: task boom_mod.explode failed" in r.err
+    assert "ValueError: boom 42" in r.err
+    assert 'boom_mod.py", line 5, in inner' in r.err
+    assert "pack/launcher" not in r.err
+    assert r.out == ""
+
+
+RETRY = """
+    from pack import current_context, task
+    from pack.launcher.errors import Recoverable
+
+
+    @task(retries=2)
+    def flaky(fail_until: int) -> int:
+        attempt = current_context().attempt
+        if attempt < fail_until:
+            raise Recoverable(f"transient on attempt {attempt}")
+        return attempt
+
+
+    @task(retries=2)
+    def broken() -> int:
+        raise KeyError("not transient")
+"""
+
+
+def test_recoverable_failure_is_retried(pack: Any, project: Any) -> None:
+    root = project({"retry_mod.py": RETRY})
+    r = pack("run", "-o", "json", str(root / "retry_mod.py"), "flaky", "--fail-until", "3")
+    assert r.code == 0, r.err
+    doc = r.json()
+    assert doc["outputs"]["o0"] == 3
+    assert [a["phase"] for a in doc["attempts"]] == ["Failed", "Failed", "Succeeded"]
+    assert doc["attempts"][0]["error"]["recoverable"] is True
+    assert "retrying" in r.err
+
+    r = pack("run", "-o", "json", str(root / "retry_mod.py"), "flaky", "--fail-until", "9")
+    assert r.code == 1
+    assert len(r.json()["attempts"]) == 3  # 1 + retries, then it gives up
+
+
+def test_non_recoverable_failure_is_not_retried(pack: Any, project: Any) -> None:
+    root = project({"retry_mod2.py": RETRY})
+    r = pack("run", "-o", "json", str(root / "retry_mod2.py"), "broken")
+    assert r.code == 1
+    doc = r.json()
+    assert len(doc["attempts"]) == 1
+    assert doc["attempts"][0]["error"]["code"] == "KeyError"
+    assert doc["attempts"][0]["error"]["user"] is True
+
+
+def test_bad_cli_values_are_refused_naming_the_parameter(pack: Any, project: Any) -> None:
+    root = project({"prims_bad.py": PRIMITIVES})
+    wf = str(root / "prims_bad.py")
+    r = pack("run", wf, "arith", "--i", "many")
+    assert r.code == 2 and "'--i'" in r.err and "many" in r.err
+    r = pack("run", wf, "arith")
+    assert r.code == 2 and "--i" in r.err
+    r = pack("run", wf, "stats", "--xs", "[1, 'a']", "--weights", "{}")
+    assert r.code == 2 and "--xs" in r.err
+    r = pack("run", wf, "stats", "--xs", '["a"]', "--weights", "{}")
+    assert r.code == 2 and "--xs" in r.err
+    r = pack("run", wf, "flip", "--c", "green")
+    assert r.code == 2 and "--c" in r.err
+    r = pack("run", wf, "nope")
+    assert r.code == 2 and "arith" in r.err  # lists the tasks that exist
+
+
+def test_help_lists_task_options(pack: Any, project: Any) -> None:
+    root = project({"prims_help.py": PRIMITIVES})
+    r = pack("run", str(root / "prims_help.py"), "arith", "--help")
+    assert r.code == 0
+    for option in ("--i", "--f", "--s", "--b / --no-b"):
+        assert option in r.out
+
+
+def test_render_prints_a_valid_pod(pack: Any, project: Any) -> None:
+    import kubernetes_validate
+    import yaml
+
+    root = project(ML_PROJECT)
+    r = pack("render", "--copy", "all", str(root / "mlwf.py"), "main", "--scale", "2")
+    assert r.code == 0, r.err
+    pod = yaml.safe_load(r.out)
+    kubernetes_validate.validate(pod, "1.28.0", strict=True)
+    args = pod["spec"]["containers"][0]["args"]
+    assert args[0] == "pack-fast-execute" and "pack-execute" in args
+    assert args[-4:] == ["task-module", "mlwf", "task-name", "main"]
+
+
+def test_readme_example_runs_with_nothing_configured(pack: Any) -> None:
+    wf = Path(__file__).resolve().parents[2] / "examples" / "ml" / "wf.py"
+    r = pack("run", "--copy", "all", "-o", "json", str(wf), "main", "--x", "3")
+    assert r.code == 0, r.err
+    out = r.json()["outputs"]["o0"]
+    assert out["folds"] == 3 and len(out["rmse_per_fold"]) == 3 and out["rows"] > 0
+    assert r.json()["artifacts"].startswith("file://")

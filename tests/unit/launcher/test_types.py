@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+
+from pack.errors import TaskError
+from pack.launcher.task import task
+from pack.launcher.types.engine import TypeContext, UnsupportedType, default_engine
+from pack.launcher.types.files import Directory, File
+
+
+class Mode(enum.Enum):
+    FAST = "fast"
+    SLOW = "slow"
+
+
+@dataclasses.dataclass
+class Inner:
+    when: dt.datetime
+    mode: Mode
+
+
+@dataclasses.dataclass
+class Outer:
+    name: str
+    inner: Inner
+    scores: dict[str, list[float]]
+    note: str | None = None
+    blob: bytes = b""
+
+
+NOW = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
+
+
+@pytest.mark.parametrize(
+    ("tp", "value"),
+    [
+        (int, -7),
+        (float, 2.5),
+        (str, "héllo"),
+        (bool, True),
+        (bytes, b"\x00\xff"),
+        (dt.datetime, NOW),
+        (dt.timedelta, dt.timedelta(minutes=90)),
+        (type(None), None),
+        (Optional[int], None),  # noqa: UP045 - typing.Optional must work too
+        (int | None, 3),
+        (list[list[int]], [[1], [2, 3]]),
+        (dict[str, float], {"a": 1.0}),
+        (Mode, Mode.SLOW),
+        (Outer, Outer("n", Inner(NOW, Mode.FAST), {"x": [1.0, 2.0]}, "hi", b"z")),
+    ],
+)
+def test_round_trip(tp: Any, value: Any) -> None:
+    engine = default_engine()
+    lit = engine.to_literal(value, tp, TypeContext())
+    from flyteidl.core.literals_pb2 import Literal
+
+    again = Literal.FromString(lit.SerializeToString())
+    assert engine.to_python(again, tp, TypeContext()) == value
+
+
+def test_dataclass_is_msgpack_binary() -> None:
+    lit = default_engine().to_literal(Inner(NOW, Mode.FAST), Inner, TypeContext())
+    assert lit.scalar.binary.tag == "msgpack"
+
+
+@pytest.mark.parametrize(
+    ("tp", "value"), [(int, "3"), (int, True), (str, 1), (list[int], [1, "x"])]
+)
+def test_wrong_values_refused(tp: Any, value: Any) -> None:
+    with pytest.raises(TypeError):
+        default_engine().to_literal(value, tp, TypeContext())
+
+
+@pytest.mark.parametrize("tp", [object, list, dict[int, str], set[int], complex])
+def test_unsupported_types(tp: Any) -> None:
+    with pytest.raises(UnsupportedType):
+        default_engine().check(tp)
+
+
+def test_decoration_refuses_missing_and_unsupported_hints() -> None:
+    def no_hint(x, y: int) -> int:  # type: ignore[no-untyped-def]
+        return y
+
+    with pytest.raises(TaskError, match="parameter 'x' has no type hint"):
+        task(no_hint)
+
+    def bad_type(x: int, y: complex) -> int:
+        return x
+
+    with pytest.raises(TaskError, match="parameter 'y'.*complex"):
+        task(bad_type)
+
+    def no_return(x: int):  # type: ignore[no-untyped-def]
+        return x
+
+    with pytest.raises(TaskError, match="return value has no type hint"):
+        task(no_return)
+
+    def fine() -> None:
+        return None
+
+    with pytest.raises(TaskError, match="retries"):
+        task(retries=-1)(fine)
+
+
+def test_task_still_callable_locally() -> None:
+    @task(retries=1)
+    def add(a: int, b: int = 2) -> int:
+        return a + b
+
+    assert add(1) == 3
+    assert add.interface.defaults == {"b": 2}
+    assert list(add.interface.outputs) == ["o0"]
+
+
+def test_file_and_directory_offload_and_lazy_fetch(tmp_path: Path) -> None:
+    prefix = (tmp_path / "store" / "raw").as_uri()
+    ctx = TypeContext(raw_output_prefix=prefix, local_dir=tmp_path / "fetch")
+    src = tmp_path / "a.txt"
+    src.write_text("A")
+    folder = tmp_path / "d"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "b.txt").write_text("B")
+    engine = default_engine()
+    flit = engine.to_literal(File(src), File, ctx)
+    assert flit.scalar.blob.uri.startswith(prefix)
+    f = engine.to_python(flit, File, ctx)
+    assert f.is_remote and not (tmp_path / "fetch").exists()  # nothing fetched yet
+    assert f.open().read() == "A"
+    dlit = engine.to_literal(Directory(folder), Directory, ctx)
+    d = engine.to_python(dlit, Directory, ctx)
+    assert [p.relative_to(d.path).as_posix() for p in d.files()] == ["sub/b.txt"]
+    with pytest.raises(TypeError, match="no raw output prefix"):
+        engine.to_literal(File(src), File, TypeContext())
+
+
+def test_numpy_transformer_comes_from_the_entry_point(tmp_path: Path) -> None:
+    np = pytest.importorskip("numpy")
+    from pack.launcher.types.engine import load_entry_point_transformers
+
+    names = [t.name for t in load_entry_point_transformers()]
+    if "numpy.ndarray" not in names:
+        pytest.skip("pack is not pip-installed with its entry points")
+    ctx = TypeContext(raw_output_prefix=(tmp_path / "raw").as_uri())
+    arr = np.arange(6, dtype=np.float32).reshape(2, 3)
+    lit = default_engine().to_literal(arr, np.ndarray, ctx)
+    assert lit.scalar.blob.metadata.type.format == "npy"
+    back = default_engine().to_python(lit, np.ndarray, ctx)
+    assert back.dtype == arr.dtype and (back == arr).all()
