@@ -57,6 +57,30 @@ def resolve_task(
 @click.option(
     "--store", default=None, help="Store URL for bundles, inputs and outputs (file:///… or s3://…)."
 )
+@click.option(
+    "--detach", is_flag=True, help="Remote backends: start the run, print its id, return."
+)
+@click.option("--keep", is_flag=True, help="Remote backends: keep the pod/container after it ends.")
+@click.option(
+    "--pod-template",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="YAML Pod or PodTemplate merged under every task's pod_template (config `pod_template`).",
+)
+@click.option(
+    "--pass-env",
+    "pass_env",
+    multiple=True,
+    metavar="VAR",
+    help="Put the value of local variable VAR into the pod's env (repeatable); nothing is passed otherwise.",
+)
+@click.option(
+    "--env-from-secret",
+    "env_from_secret",
+    multiple=True,
+    metavar="NAME",
+    help="Kubernetes: env from the Secret NAME (repeatable).",
+)
 @click.option("--project", default=None, help="Project recorded on the execution.")
 @click.option("--domain", default=None, help="Domain recorded on the execution.")
 @click.option(
@@ -73,6 +97,11 @@ def command(
     copy: str,
     backend: str | None,
     store: str | None,
+    detach: bool,
+    keep: bool,
+    pod_template: str | None,
+    pass_env: tuple[str, ...],
+    env_from_secret: tuple[str, ...],
     project: str | None,
     domain: str | None,
     output: str,
@@ -85,11 +114,14 @@ def command(
     """
     from pack.launcher.run import open_backend, run
 
-    config = config_from(store=store, backend=backend, project=project, domain=domain)
+    config = config_from(
+        store=store, backend=backend, project=project, domain=domain, pod_template=pod_template
+    )
     task, source, values = resolve_task(file, args, "run")
     if values is None:
         return
-    be = open_backend(config.backend, config, os.environ, log_sink=sys.stderr)
+    remote = _remote_setup(config, task, detach, keep, pass_env, env_from_secret)
+    be = open_backend(config.backend, config, os.environ, log_sink=sys.stderr, **remote.pop("open"))
     try:
         result = run(
             task,
@@ -100,9 +132,13 @@ def command(
             copy=copy,
             on_warning=lambda m: click.echo(f"pack: warning: {m}", err=True),
             on_attempt=lambda a, e: _report_attempt(a, e, task.retries),
+            **remote,
         )
     finally:
         be.close()
+    if detach:
+        _report_detached(result, output)
+        return
     if output == "json":
         echo_json(result.as_json())
     elif result.succeeded:
@@ -115,6 +151,87 @@ def command(
         )
     if not result.succeeded:
         raise result.failure()
+
+
+def _remote_setup(
+    config: Any,
+    task: Any,
+    detach: bool,
+    keep: bool,
+    pass_env: tuple[str, ...],
+    env_from_secret: tuple[str, ...],
+) -> dict[str, Any]:
+    """run() and open_backend() arguments for --backend docker/kubernetes (and the
+    default pod template for every backend); writes the run record of remote runs."""
+    import time
+
+    from pack.errors import UsageError
+    from pack.launcher.execution import join_url, new_execution_id
+    from pack.launcher.podspec import RenderOptions
+
+    extra: dict[str, Any] = {"open": {}}
+    is_remote = config.backend in ("docker", "kubernetes")
+    if not is_remote and (detach or keep or pass_env or env_from_secret):
+        raise UsageError(
+            "--detach, --keep, --pass-env and --env-from-secret need --backend docker or kubernetes"
+        )
+    from pack.launcher.remote import RunRecord, base_template, prepare_image, write_run_record
+
+    primary = (task.pod_template.primary_container_name if task.pod_template else None) or "primary"
+    base = base_template(config.pod_template, pass_env, env_from_secret, os.environ, primary)
+    if base is not None:
+        extra["options"] = RenderOptions(base_template=base)
+    if not is_remote:
+        return extra
+    extra["open"] = {"keep": keep}
+    extra["detach"] = detach
+    extra["prepare_image"] = lambda choice: prepare_image(choice, config, os.environ)
+    execution_id = new_execution_id()
+    extra["execution_id"] = execution_id
+    write_run_record(
+        RunRecord(
+            execution_id=execution_id,
+            backend=config.backend,
+            task=f"{task.module}.{task.name}",
+            task_name=task.name,
+            store_url=config.store_url,
+            run_prefix=join_url(config.store_url, "runs", execution_id),
+            max_attempts=1 if detach else task.retries + 1,
+            namespace=config.namespace if config.backend == "kubernetes" else None,
+            docker_host=config.docker_host or os.environ.get("DOCKER_HOST"),
+            kube_context=config.kube_context,
+            kubeconfig=str(config.kubeconfig) if config.kubeconfig else None,
+            detached=detach,
+            created_at=time.time(),
+        ),
+        config.cache_dir,
+        endpoint_url=config.s3_endpoint_url,
+    )
+    return extra
+
+
+def _report_detached(result: Any, output: str) -> None:
+    handle = result.handle
+    if output == "json":
+        echo_json(
+            {
+                "execution_id": result.execution.id,
+                "status": "submitted",
+                "backend": handle.backend,
+                "name": handle.name,
+                "namespace": handle.namespace,
+                "image": result.image,
+                "image_status": result.image_info.get("status"),
+                "artifacts": result.execution.run_prefix,
+            }
+        )
+        return
+    click.echo(result.execution.id)
+    click.echo(
+        f"pack: started {handle.name} on {handle.backend}; follow it with "
+        f"`pack status {result.execution.id}` and `pack logs {result.execution.id}`",
+        err=True,
+    )
 
 
 def _report_attempt(attempt: Any, error: Any, retries: int) -> None:

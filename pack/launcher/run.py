@@ -51,6 +51,8 @@ class RunResult:
     errors: list[ErrorInfo | None] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    image_info: dict[str, Any] = field(default_factory=dict)  # remote backends: status, digest
+    handle: Any = None  # RunHandle of a detached attempt
 
     @property
     def succeeded(self) -> bool:
@@ -82,6 +84,7 @@ class RunResult:
             "task": self.task,
             "status": "succeeded" if self.succeeded else "failed",
             "image": self.image,
+            "image_status": self.image_info.get("status"),
             "bundle": None
             if bundle is None
             else {
@@ -133,7 +136,12 @@ def jsonable(value: Any) -> Any:
 
 
 def open_backend(
-    name: str, config: Config, env: Mapping[str, str], *, log_sink: IO[str] | None = None
+    name: str,
+    config: Config,
+    env: Mapping[str, str],
+    *,
+    log_sink: IO[str] | None = None,
+    **options: Any,
 ) -> Backend:
     """`pack.launcher.backends.<name>.open_backend(config, env, log_sink=)`, imported on use."""
     if name not in BACKENDS:
@@ -144,7 +152,7 @@ def open_backend(
         if exc.name != f"pack.launcher.backends.{name}":
             raise
         raise LaunchError(f"the {name} backend is not available in this version of pack") from None
-    backend: Backend = module.open_backend(config, env, log_sink=log_sink)
+    backend: Backend = module.open_backend(config, env, log_sink=log_sink, **options)
     return backend
 
 
@@ -222,6 +230,8 @@ def run(
     options: RenderOptions | None = None,
     on_warning: Callable[[str], None] | None = None,
     on_attempt: Callable[[AttemptResult, ErrorInfo | None], None] | None = None,
+    prepare_image: Callable[[ImageChoice], tuple[ImageChoice, dict[str, Any]]] | None = None,
+    detach: bool = False,
 ) -> RunResult:
     """Run `task` with `inputs` through `backend`; never raises for a task failure
     (see RunResult.succeeded / .failure()), raises PackError when pack cannot run it."""
@@ -253,6 +263,9 @@ def run(
             )
     with timings.phase("image"):
         image: ImageChoice = image_for(task.image, config)
+        image_info: dict[str, Any] = {}
+        if prepare_image is not None:  # remote backends: built or reused, pinned by digest
+            image, image_info = prepare_image(image)
     execution = Execution(
         id=execution_id or new_execution_id(),
         project=config.project,
@@ -270,6 +283,7 @@ def run(
         task=f"{task.module}.{task.name}",
         image=image.ref,
         bundle=bundle,
+        image_info=image_info,
     )
     info = None if bundle is None else BundleInfo(bundle.url, str(bundle.digest))
     for attempt in range(1, task.retries + 2):
@@ -284,7 +298,12 @@ def run(
                 spec_digest=image.spec_digest,
                 options=options or RenderOptions(),
             )
+        if detach:
+            result.handle = backend.submit(pod, current)
+            break
         outcome = backend.run(pod, current)
+        for key, seconds in getattr(backend, "timings", {}).items():
+            timings.values[f"backend.{key}"] = timings.values.get(f"backend.{key}", 0.0) + seconds
         error = None if outcome.succeeded else read_error(current, endpoint_url=endpoint)
         result.attempts.append(outcome)
         result.errors.append(error)
@@ -293,7 +312,12 @@ def run(
         if outcome.succeeded:
             timings.values.update(_attempt_timings(outcome, _task_marks(current, endpoint)))
             break
-        retryable = error.recoverable if error is not None else outcome.reason != "DeadlineExceeded"
+        retryable = (
+            error.recoverable
+            if error is not None
+            else outcome.reason != "DeadlineExceeded"
+            and outcome.details.get("recoverable") != "false"
+        )
         if not retryable:
             break
 

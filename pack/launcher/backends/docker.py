@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from pack.errors import LaunchError
@@ -41,6 +41,7 @@ from pack.launcher.resources import GPU_RESOURCE
 if TYPE_CHECKING:
     from kubernetes.client import V1Pod
 
+    from pack.config import Config
     from pack.launcher.execution import Execution
 
 LOG_TAIL_LINES = 40
@@ -456,3 +457,25 @@ def _image_of(pod: V1Pod, container_name: str | None) -> str:
     from pack.launcher.podspec import primary_container
 
     return str(primary_container(pod, container_name).image)
+
+
+def open_backend(
+    config: Config,
+    env: Mapping[str, str],
+    *,
+    log_sink: IO[str] | None = None,
+    keep: bool = False,
+    **_: Any,
+) -> DockerBackend:
+    """The backend `pack run --backend docker` uses: Config.docker_host / docker_cli,
+    else DOCKER_HOST and the docker on PATH."""
+
+    def write(line: str) -> None:
+        if log_sink is not None:
+            log_sink.write(line + "\n")
+            log_sink.flush()
+
+    cli = config.docker_cli or shutil.which("docker", path=env.get("PATH"))
+    return DockerBackend(
+        cli=cli, host=config.docker_host or env.get("DOCKER_HOST") or None, keep=keep, log=write
+    )

@@ -143,7 +143,8 @@ def _terminated_outcome(pod: Any, container: Any | None, term: Any) -> PodOutcom
     error = f"the task's container exited with code {code}" + (f" ({reason})" if reason else "")
     if detail:
         error += f": {detail}"
-    return PodOutcome("failed", error=error, reason="Error", exit_code=code)
+    # Recoverable as far as the pod can tell; errors.pb, when the task wrote one, decides.
+    return PodOutcome("failed", error=error, reason="Error", exit_code=code, recoverable=True)
 
 
 def classify(

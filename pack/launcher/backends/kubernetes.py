@@ -1,0 +1,459 @@
+"""The kubernetes backend: create the rendered pod with the official client and follow it.
+
+Following is a watch on the one pod (`field_selector=metadata.name=…`) from the
+resource version the create returned; after a disconnect, a server timeout or a
+410 Gone it re-reads the pod and watches again from there, so no transition is
+lost and nothing sleeps. Logs stream from the moment the container has started
+(`follow=True` in a thread, which also returns everything already written for
+a pod that finished before the thread started). Failures become one-line
+messages through `podstatus.classify`. Each attempt is its own pod (the pod's
+name and PACK_ATTEMPT carry the attempt); it is deleted afterwards unless `keep`.
+
+The store must be one a pod can reach: `file://` stores are refused before
+anything is packaged.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from pack.errors import LaunchError
+from pack.launcher.backends.base import AttemptResult, Backend, Phase, RunHandle
+from pack.launcher.backends.podstatus import PodOutcome, classify
+
+if TYPE_CHECKING:
+    from kubernetes.client import CoreV1Api, V1Pod
+
+    from pack.config import Config
+    from pack.launcher.execution import Execution
+
+LOG_TAIL_LINES = 200
+WATCH_SECONDS = 60  # server-side timeout of one watch request; the loop re-watches
+LOG_DRAIN_SECONDS = 60
+
+
+class Interrupted(LaunchError):
+    """Ctrl-C during a run: the pod was deleted; the message says where the run lives."""
+
+    exit_code = 130
+
+
+def _pod_name(pod: Any) -> str:
+    name = pod.metadata.name if pod.metadata else None
+    if not name:
+        raise LaunchError("the pod has no name")
+    return str(name)
+
+
+def check_store(store_url: str) -> None:
+    """Pods cannot read this machine's disk: refuse file:// stores up front."""
+    if urlparse(store_url).scheme == "file":
+        raise LaunchError(
+            f"the kubernetes backend needs a store its pods can reach, not {store_url} on this "
+            "machine; use --store s3://bucket/prefix (or [tool.pack] store)"
+        )
+
+
+def _phase(outcome: PodOutcome) -> Phase:
+    return {
+        "pending": "Pending",
+        "running": "Running",
+        "succeeded": "Succeeded",
+        "failed": "Failed",
+    }[outcome.state]  # type: ignore[return-value]
+
+
+def _api_message(exc: Any) -> str:
+    import json
+
+    body = getattr(exc, "body", None)
+    try:
+        message = json.loads(body)["message"] if body else None
+    except (ValueError, KeyError, TypeError):
+        message = None
+    return " ".join(str(message or getattr(exc, "reason", None) or exc).split())
+
+
+def _container_times(pod: Any, container_name: str) -> tuple[float | None, float | None]:
+    for status in (pod.status and pod.status.container_statuses) or []:
+        if status.name != container_name or status.state is None:
+            continue
+        term = status.state.terminated
+        if term is not None:
+            started = term.started_at.timestamp() if term.started_at else None
+            finished = term.finished_at.timestamp() if term.finished_at else None
+            return started, finished
+        running = status.state.running
+        if running is not None and running.started_at:
+            return running.started_at.timestamp(), None
+    return None, None
+
+
+def _started(pod: Any, container_name: str) -> bool:
+    for status in (pod.status and pod.status.container_statuses) or []:
+        if status.name == container_name and status.state is not None:
+            return status.state.running is not None or status.state.terminated is not None
+    return False
+
+
+def _exit_code(pod: Any, container_name: str) -> int | None:
+    for status in (pod.status and pod.status.container_statuses) or []:
+        if status.name == container_name and status.state and status.state.terminated:
+            return int(status.state.terminated.exit_code)
+    return None
+
+
+class _LogFollower:
+    """Streams one container's log lines to `sink` in a thread; keeps a tail."""
+
+    def __init__(
+        self, api: CoreV1Api, name: str, namespace: str, container: str, sink: Callable[[str], None]
+    ) -> None:
+        self.api, self.name, self.namespace, self.container = api, name, namespace, container
+        self.sink = sink
+        self.tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL_LINES)
+        self.lines = 0
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name=f"pack-logs-{name}", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _emit(self, line: str) -> None:
+        self.lines += 1
+        self.tail.append(line)
+        self.sink(line)
+
+    def _run(self) -> None:
+        try:
+            for line in stream_log(
+                self.api, self.name, self.namespace, self.container, follow=True
+            ):
+                self._emit(line)
+        except BaseException as exc:  # reported by finish(), which re-reads the log
+            self.error = exc
+
+    def finish(self) -> None:
+        """Wait for the stream to end (the container has ended); on a broken stream,
+        read the whole log once and emit only the lines not yet shown."""
+        self.thread.join(timeout=LOG_DRAIN_SECONDS)
+        if self.thread.is_alive() or self.error is None:
+            return
+        try:
+            lines = list(
+                stream_log(self.api, self.name, self.namespace, self.container, follow=False)
+            )
+        except Exception:  # noqa: BLE001 - the logs are a convenience; the outcome is not
+            return
+        for line in lines[self.lines :]:
+            self._emit(line)
+
+
+def stream_log(
+    api: CoreV1Api, name: str, namespace: str, container: str, *, follow: bool
+) -> Iterator[str]:
+    """The container's log as lines, as they come (bytes decoded as UTF-8, replaced if bad)."""
+    resp: Any = api.read_namespaced_pod_log(
+        name, namespace, container=container, follow=follow, _preload_content=False
+    )
+    pending = b""
+    try:
+        for chunk in resp.stream(8192, decode_content=True):
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                yield line.decode("utf-8", errors="replace")
+        if pending:
+            yield pending.decode("utf-8", errors="replace")
+    finally:
+        resp.release_conn()
+
+
+def make_api(*, kubeconfig: Path | None, context: str | None, env: Mapping[str, str]) -> CoreV1Api:
+    """A CoreV1Api from the kubeconfig (Config.kubeconfig, else KUBECONFIG, else
+    ~/.kube/config), its context, or the in-cluster service account."""
+    from kubernetes import client, config
+    from kubernetes.config.config_exception import ConfigException
+
+    path: str | None = str(kubeconfig) if kubeconfig else None
+    if path is None and env.get("KUBECONFIG"):
+        path = env["KUBECONFIG"].split(":")[0]
+    if path is None:
+        home = Path(env.get("HOME", str(Path.home()))) / ".kube" / "config"
+        if home.is_file():
+            path = str(home)
+    try:
+        if path is not None:
+            api_client = config.new_client_from_config(config_file=path, context=context)
+        elif env.get("KUBERNETES_SERVICE_HOST"):
+            configuration = client.Configuration()
+            config.load_incluster_config(client_configuration=configuration)
+            api_client = client.ApiClient(configuration)
+        else:
+            raise LaunchError(
+                "no Kubernetes cluster configured: set [tool.pack] kubeconfig, PACK_KUBECONFIG "
+                "or KUBECONFIG, or run inside a cluster"
+            )
+    except ConfigException as exc:
+        raise LaunchError(
+            f"cannot load the Kubernetes config {path or '(in-cluster)'}: {exc}"
+        ) from None
+    except OSError as exc:
+        raise LaunchError(f"cannot read kubeconfig {path}: {exc.strerror or exc}") from None
+    return client.CoreV1Api(api_client)
+
+
+class KubernetesBackend(Backend):
+    name = "kubernetes"
+
+    def __init__(
+        self,
+        api: CoreV1Api,
+        *,
+        namespace: str = "default",
+        keep: bool = False,
+        log: Callable[[str], None] | None = None,
+        container_name: str | None = None,
+        start_timeout: float | None = None,
+    ) -> None:
+        from pack.launcher.podspec import PRIMARY_CONTAINER
+
+        self.api = api
+        self.namespace = namespace
+        self.keep = keep
+        self.log = log or (lambda line: None)
+        self.container_name = container_name or PRIMARY_CONTAINER
+        self.start_timeout = start_timeout
+        self.timings: dict[str, float] = {}
+
+    # --- one attempt --------------------------------------------------------------------
+
+    def _create(self, pod: V1Pod, execution: Execution) -> Any:
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError as _Urllib3Error
+
+        check_store(execution.store_url)
+        try:
+            return self.api.create_namespaced_pod(self.namespace, pod)
+        except ApiException as exc:
+            raise LaunchError(
+                f"cannot create pod {_pod_name(pod)} in namespace {self.namespace}: "
+                f"{exc.status} {_api_message(exc)}"
+            ) from None
+        except (OSError, _Urllib3Error) as exc:
+            raise LaunchError(f"cannot reach the Kubernetes API: {exc}") from None
+
+    def run(self, pod: V1Pod, execution: Execution) -> AttemptResult:
+        name = _pod_name(pod)
+        t0 = time.monotonic()
+        created = self._create(pod, execution)
+        t_created = time.monotonic()
+        self.timings = {"pod_create": t_created - t0}
+        follower: _LogFollower | None = None
+
+        def on_update(current: Any) -> None:
+            nonlocal follower
+            if follower is None and _started(current, self.container_name):
+                self.timings["pod_start"] = time.monotonic() - t_created
+                follower = _LogFollower(
+                    self.api, name, self.namespace, self.container_name, self.log
+                )
+                follower.start()
+
+        try:
+            final, outcome = self.follow(created, on_update)
+            t_done = time.monotonic()
+            if follower is not None:
+                follower.finish()
+            self.timings["pod_run"] = t_done - t_created - self.timings.get("pod_start", 0.0)
+        except KeyboardInterrupt:
+            self._delete(name)
+            raise Interrupted(
+                f"interrupted: deleted pod {self.namespace}/{name}; the partial run is under "
+                f"{execution.run_prefix}"
+            ) from None
+        except BaseException:
+            if not self.keep:
+                self._delete(name)
+            raise
+        if not self.keep:
+            self._delete(name)
+        started, finished = _container_times(final, self.container_name)
+        return AttemptResult(
+            attempt=execution.attempt,
+            phase=_phase(outcome),
+            exit_code=outcome.exit_code
+            if outcome.exit_code is not None
+            else _exit_code(final, self.container_name),
+            reason=outcome.reason,
+            message=outcome.error,
+            log_tail="\n".join(follower.tail) if follower else "",
+            started_at=started,
+            finished_at=finished,
+            details={
+                "pod": name,
+                "namespace": self.namespace,
+                "recoverable": "true" if outcome.recoverable else "false",
+            },
+        )
+
+    def follow(
+        self, pod: Any, on_update: Callable[[Any], None] | None = None
+    ) -> tuple[Any, PodOutcome]:
+        """Watch `pod` until `classify` says it is done or cannot succeed."""
+        from kubernetes import watch
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError as _Urllib3Error
+
+        name = pod.metadata.name
+        current = pod
+        deadline = None if self.start_timeout is None else time.monotonic() + self.start_timeout
+        while True:
+            outcome = classify(current, container_name=self.container_name)
+            if on_update is not None:
+                on_update(current)
+            if outcome.done:
+                return current, outcome
+            if deadline is not None and outcome.state == "pending" and time.monotonic() > deadline:
+                return current, PodOutcome(
+                    "failed",
+                    error=f"pod {name} did not start within {self.start_timeout:.0f} s",
+                    reason="StartTimeout",
+                )
+            version = current.metadata.resource_version
+            w = watch.Watch()
+            try:
+                for event in w.stream(
+                    self.api.list_namespaced_pod,
+                    self.namespace,
+                    field_selector=f"metadata.name={name}",
+                    resource_version=version,
+                    timeout_seconds=WATCH_SECONDS,
+                ):
+                    if event["type"] == "DELETED":
+                        raise LaunchError(f"pod {self.namespace}/{name} was deleted while running")
+                    obj = event["object"]
+                    if obj is None or getattr(obj, "metadata", None) is None:
+                        continue
+                    current = obj
+                    outcome = classify(current, container_name=self.container_name)
+                    if on_update is not None:
+                        on_update(current)
+                    if outcome.done:
+                        w.stop()
+                        return current, outcome
+            except ApiException as exc:
+                if exc.status != 410:  # 410 Gone: our version is too old; re-read below
+                    if exc.status == 404:
+                        raise LaunchError(f"pod {self.namespace}/{name} is gone") from None
+                    raise LaunchError(
+                        f"watching pod {name}: {exc.status} {_api_message(exc)}"
+                    ) from None
+            except (OSError, ValueError, _Urllib3Error):
+                pass  # a disconnect mid-stream
+            finally:
+                w.stop()
+            # Stream ended (server timeout, disconnect, 410): re-read and watch from there.
+            current = self._read(name)
+
+    def _read(self, name: str) -> Any:
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError as _Urllib3Error
+
+        for attempt in range(5):
+            try:
+                return self.api.read_namespaced_pod(name, self.namespace)
+            except ApiException as exc:
+                if exc.status == 404:
+                    raise LaunchError(f"pod {self.namespace}/{name} is gone") from None
+                if exc.status < 500 or attempt == 4:
+                    raise LaunchError(
+                        f"reading pod {name}: {exc.status} {_api_message(exc)}"
+                    ) from None
+            except (OSError, _Urllib3Error) as exc:
+                if attempt == 4:
+                    raise LaunchError(f"cannot reach the Kubernetes API: {exc}") from None
+            time.sleep(0.5 * 2**attempt)  # back-off between retries of a failed request only
+        raise AssertionError("unreachable")
+
+    def _delete(self, name: str) -> None:
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError as _Urllib3Error
+
+        try:
+            self.api.delete_namespaced_pod(name, self.namespace, grace_period_seconds=0)
+        except (ApiException, OSError, _Urllib3Error):
+            pass  # already gone, or the API is away: nothing more to do here
+
+    # --- detached runs ------------------------------------------------------------------
+
+    def submit(self, pod: V1Pod, execution: Execution) -> RunHandle:
+        created = self._create(pod, execution)
+        return RunHandle(
+            self.name, execution.id, execution.attempt, created.metadata.name, self.namespace
+        )
+
+    def status(self, handle: RunHandle) -> AttemptResult:
+        current = self._read(handle.name)
+        outcome = classify(current, container_name=self.container_name)
+        started, finished = _container_times(current, self.container_name)
+        return AttemptResult(
+            attempt=handle.attempt,
+            phase=_phase(outcome),
+            exit_code=_exit_code(current, self.container_name),
+            reason=outcome.reason,
+            message=outcome.error,
+            started_at=started,
+            finished_at=finished,
+            details={"pod": handle.name, "namespace": handle.namespace or self.namespace},
+        )
+
+    def logs(self, handle: RunHandle, *, follow: bool = False) -> Iterator[str]:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            yield from stream_log(
+                self.api,
+                handle.name,
+                handle.namespace or self.namespace,
+                self.container_name,
+                follow=follow,
+            )
+        except ApiException as exc:
+            raise LaunchError(
+                f"no logs for pod {handle.name}: {exc.status} {_api_message(exc)}"
+            ) from None
+
+    def remove(self, handle: RunHandle) -> None:
+        self._delete(handle.name)
+
+    def close(self) -> None:
+        try:
+            self.api.api_client.close()
+        except Exception:  # noqa: BLE001 - closing is best effort
+            pass
+
+
+def open_backend(
+    config: Config,
+    env: Mapping[str, str],
+    *,
+    log_sink: IO[str] | None = None,
+    keep: bool = False,
+    **_: Any,
+) -> KubernetesBackend:
+    check_store(config.store_url)
+
+    def write(line: str) -> None:
+        if log_sink is not None:
+            log_sink.write(line + "\n")
+            log_sink.flush()
+
+    api = make_api(kubeconfig=config.kubeconfig, context=config.kube_context, env=env)
+    return KubernetesBackend(api, namespace=config.namespace, keep=keep, log=write)
