@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from pack.imagespec.builders.base import BuildRequest, BuildResult, Progress
 from pack.imagespec.ref import ImageRef
 
 TAIL_LINES = 25
+ENGINE_TTL = 600  # seconds a detected engine (CLI kind, network) is trusted
 
 
 @dataclass(frozen=True)
@@ -187,8 +189,11 @@ class DockerBuilder:
         env: Mapping[str, str],
         runner: Runner = run_streaming,
         search_path: str | None = None,
+        state_file: Path | None = None,
     ) -> None:
         self._cli = cli
+        # Where the detected engine is remembered for a while (three docker calls saved).
+        self.state_file = state_file
         self.env = dict(env)
         self.runner = runner
         self.search_path = search_path if search_path is not None else self.env.get("PATH", "")
@@ -206,7 +211,9 @@ class DockerBuilder:
         if docker_config:
             env["DOCKER_CONFIG"] = str(docker_config)
         env["DOCKER_BUILDKIT"] = "1"
-        return cls(cli=getattr(config, "docker_cli", None), env=env)
+        cache_dir = getattr(config, "cache_dir", None)
+        state = Path(cache_dir) / "docker-engine.json" if cache_dir else None
+        return cls(cli=getattr(config, "docker_cli", None), env=env, state_file=state)
 
     # ---- detection (once per builder)
 
@@ -225,8 +232,52 @@ class DockerBuilder:
     def engine(self) -> Engine:
         with self._lock:
             if self._engine is None:
+                self._engine = self._remembered()
+            if self._engine is None:
                 self._engine = self._detect()
+                self._remember(self._engine)
             return self._engine
+
+    def _state_key(self) -> str:
+        cli = self._cli or shutil.which("docker", path=self.search_path) or ""
+        try:
+            stamp = os.stat(cli).st_mtime_ns if cli else 0
+        except OSError:
+            stamp = 0
+        return f"{self._cli or ''}|{cli}|{stamp}|{self.env.get('DOCKER_HOST', '')}"
+
+    def _remembered(self) -> Engine | None:
+        import json
+
+        if self.state_file is None:
+            return None
+        try:
+            data = json.loads(self.state_file.read_text())
+            if data["key"] != self._state_key() or time.time() - data["at"] > ENGINE_TTL:
+                return None
+            return Engine(str(data["cli"]), bool(data["buildx"]), data["network"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _remember(self, engine: Engine) -> None:
+        import json
+
+        if self.state_file is None:
+            return
+        payload = {
+            "key": self._state_key(),
+            "at": time.time(),
+            "cli": engine.cli,
+            "buildx": engine.buildx,
+            "network": engine.network,
+        }
+        try:
+            self.state_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.state_file.with_name(f".{self.state_file.name}.{os.getpid()}")
+            tmp.write_text(json.dumps(payload))
+            os.replace(tmp, self.state_file)
+        except OSError:
+            pass
 
     def _detect(self) -> Engine:
         if self._cli:

@@ -219,3 +219,23 @@ def test_pure_parsers() -> None:
     assert str(pushed_digest(["x", f"v1: digest: {DIGEST} size: 3"])) == DIGEST
     assert pushed_digest(["nothing"]) is None
     assert failing_step_tail(["a", "", "b"]) == ["a", "b"]
+
+
+def test_detected_engine_is_remembered_in_the_state_file(tmp_path: Path) -> None:
+    state = tmp_path / "docker-engine.json"
+    fake = FakeDocker()
+    first = DockerBuilder(
+        cli="/usr/bin/docker", env={"DOCKER_HOST": "unix:///x"}, runner=fake, state_file=state
+    )
+    assert first.engine() == Engine("/usr/bin/docker", False, "host")
+    probes = len(fake.calls)
+    second = DockerBuilder(
+        cli="/usr/bin/docker", env={"DOCKER_HOST": "unix:///x"}, runner=fake, state_file=state
+    )
+    assert second.engine() == Engine("/usr/bin/docker", False, "host")
+    assert len(fake.calls) == probes  # no docker call the second time
+    other_host = DockerBuilder(
+        cli="/usr/bin/docker", env={"DOCKER_HOST": "unix:///y"}, runner=fake, state_file=state
+    )
+    other_host.engine()
+    assert len(fake.calls) > probes  # another engine is probed again
