@@ -71,7 +71,7 @@ log "building pause"
 gcc -Os -static -o "$work/pause" "$src/build/pause/linux/pause.c"
 
 tmp="$cache/bin.tmp.$$"
-rm -rf "$tmp" && mkdir -p "$tmp"
+rm -rf "$cache"/bin.tmp.* && mkdir -p "$tmp"
 for b in "${binaries[@]}"; do
     cp "$src/_output/local/bin/linux/amd64/$b" "$tmp/$b" 2>/dev/null || cp "$src/_output/bin/$b" "$tmp/$b"
 done

@@ -121,12 +121,17 @@ def _pull_failure(pod: Any) -> str | None:
     return None
 
 
-def test_pod_with_a_missing_image_reports_a_pull_failure(
-    core_v1: Any, registry: Any, pod_name: str
+@pytest.mark.parametrize("which", ["one-byte", "missing-in-local-registry"])
+def test_pod_with_an_unpullable_image_reports_a_pull_failure(
+    core_v1: Any, registry: Any, pod_name: str, which: str
 ) -> None:
-    # An image the local registry does not hold: the pull fails fast with a 404, offline.
-    missing = f"{registry.host}/pack/no-such-image-{uuid.uuid4().hex[:8]}:x"
-    core_v1.create_namespaced_pod(NAMESPACE, _pod(pod_name, missing, ["true"]))
+    # "x" is docker.io/library/x: nonsense that no reachable registry serves. The second is a
+    # repository the local registry does not hold: a 404, offline and fast.
+    image = {
+        "one-byte": "x",
+        "missing-in-local-registry": f"{registry.host}/pack/no-such-image-{uuid.uuid4().hex[:8]}:x",
+    }[which]
+    core_v1.create_namespaced_pod(NAMESPACE, _pod(pod_name, image, ["true"]))
 
     pod = _watch_pod(core_v1, pod_name, lambda p: _pull_failure(p) is not None)
 
