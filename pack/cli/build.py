@@ -54,7 +54,8 @@ class RichProgress:
             if " [" in text and text.startswith("#") and "]" in text or "ERROR" in text:
                 self.console.print(f"[bold]{escape(label)}[/] {escape(text)}")
             else:
-                self._status.update(f"[bold]{escape(label)}[/] [dim]{escape(text[:150])}[/]")
+                room = max(20, self.console.width - len(label) - 6)
+                self._status.update(f"[bold]{escape(label)}[/] [dim]{escape(text[:room])}[/]")
 
     def close(self) -> None:
         self._status.stop()

@@ -328,3 +328,45 @@ def test_registry_build_cache_survives_a_pruned_engine(
         assert any(line.split()[1:3] == [number, "CACHED"] for line in cached), (
             f"{step} was rebuilt"
         )
+
+
+def test_local_only_spec_builds_into_the_engine_and_is_reused(
+    pack: Pack, base_image: str, docker_engine
+) -> None:  # type: ignore[no-untyped-def]
+    spec = spec_file(
+        pack.cwd,
+        f"app = ImageSpec(name='test/local-{uid()}', base_image={base_image!r}, runtime=False, "
+        f"env={{'X': {uid()!r}}})\n",
+    )
+    [built] = pack.build(str(spec))
+    assert built["status"] == "built" and built["digest"] is None
+    assert docker_engine.run("image", "inspect", built["ref"], check=False).returncode == 0
+    for record in Path(pack.env["PACK_CACHE_DIR"]).glob("image-record.json"):
+        record.unlink()
+    [again] = pack.build(str(spec))
+    assert again["status"] == "reused"  # found by `docker image inspect`, nothing pushed
+    docker_engine.run("image", "rm", built["ref"], check=False)
+
+
+def test_cached_build_imports_nothing_heavy(pack: Pack, registry, base_image: str) -> None:  # type: ignore[no-untyped-def]
+    spec = spec_file(
+        pack.cwd,
+        f"app = ImageSpec(name='test/light-{uid()}', registry={registry.host!r}, "
+        f"base_image={base_image!r}, runtime=False, env={{'X': {uid()!r}}})\n",
+    )
+    pack.build(str(spec))
+    code = (
+        "import sys\nfrom pack.cli import main\ntry:\n    main(['build', sys.argv[1]])\n"
+        "except SystemExit as e:\n    assert not e.code, e.code\n"
+        "print(' '.join(m for m in ('jinja2', 'rich', 'boto3', 'kubernetes', 'docker', 'requests')"
+        " if m in sys.modules) or 'none')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(spec)],
+        cwd=pack.cwd,
+        env=pack.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert proc.stdout.strip().splitlines()[-1] == "none", proc.stdout
