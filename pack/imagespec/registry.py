@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from pack.digest import Digest
 from pack.errors import RegistryError
@@ -78,7 +78,8 @@ class Manifest:
 
 Body = bytes | Path | None
 # (method, url, headers, body) -> Response; raises OSError/HTTPException on connection errors.
-Transport = Callable[[str, str, Mapping[str, str], Body], Response]
+# A transport may accept `sink=` (a binary file): a 200 body is then streamed into it.
+Transport = Callable[..., Response]
 
 
 # ---------------------------------------------------------------- pure helpers
@@ -193,7 +194,15 @@ class HttpTransport:
         if conn is not None:
             conn.close()
 
-    def __call__(self, method: str, url: str, headers: Mapping[str, str], body: Body) -> Response:
+    def __call__(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: Body,
+        *,
+        sink: BinaryIO | None = None,
+    ) -> Response:
         parts = urllib.parse.urlsplit(url)
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         conn = self._connection(parts.scheme, parts.netloc)
@@ -207,7 +216,13 @@ class HttpTransport:
             else:
                 conn.request(method, target, body=body, headers=hdrs)
                 resp = conn.getresponse()
-            data = resp.read()
+            if sink is not None and resp.status == 200:
+                # Blobs can be gigabytes: stream them to the caller's file, not to memory.
+                while chunk := resp.read(1 << 20):
+                    sink.write(chunk)
+                data = b""
+            else:
+                data = resp.read()
         except (OSError, http.client.HTTPException):
             self._drop(parts.scheme, parts.netloc)
             raise
@@ -257,6 +272,7 @@ class RegistryClient:
         host: str,
         *,
         missing_on_5xx: bool = False,
+        sink: BinaryIO | None = None,
     ) -> Response:
         """One request with retries on connection errors and 5xx; never returns a 5xx."""
         last = ""
@@ -264,7 +280,12 @@ class RegistryClient:
             if attempt:
                 self.sleep(self.backoff * (2 ** (attempt - 1)))
             try:
-                resp = self.transport(method, url, headers, body)
+                if sink is not None:
+                    sink.seek(0)
+                    sink.truncate()
+                    resp = self.transport(method, url, headers, body, sink=sink)
+                else:
+                    resp = self.transport(method, url, headers, body)
             except (OSError, http.client.HTTPException) as exc:
                 last = f"cannot connect ({type(exc).__name__}: {exc})"
                 continue
@@ -372,6 +393,7 @@ class RegistryClient:
         body: Body = None,
         ok: Iterable[int] = (200,),
         missing_on_5xx: bool = False,
+        sink: BinaryIO | None = None,
     ) -> Response:
         """One API call with auth and retries; a status outside `ok` raises RegistryError."""
         url = path if "://" in path else self._base(host) + path
@@ -383,12 +405,14 @@ class RegistryClient:
                 auth = _basic(creds) if creds else None
         if auth:
             hdrs["Authorization"] = auth
-        resp = self._send(method, url, hdrs, body, host, missing_on_5xx=missing_on_5xx)
+        resp = self._send(method, url, hdrs, body, host, missing_on_5xx=missing_on_5xx, sink=sink)
         if resp.status == 401 and resp.header("www-authenticate"):
             hdrs["Authorization"] = self._authorize(
                 host, resp.header("www-authenticate") or "", scope
             )
-            resp = self._send(method, url, hdrs, body, host, missing_on_5xx=missing_on_5xx)
+            resp = self._send(
+                method, url, hdrs, body, host, missing_on_5xx=missing_on_5xx, sink=sink
+            )
         allowed = set(ok)
         if resp.status not in allowed:
             detail = ""
@@ -554,27 +578,33 @@ class RegistryClient:
 
     @contextmanager
     def _download_blob(self, host: str, repo: str, digest: str) -> Iterator[Path]:
-        resp = self.request(
-            "GET",
-            host,
-            f"/v2/{repo}/blobs/{digest}",
-            scope=f"repository:{repo}:pull",
-            ok=(200, 307, 302, 301),
-        )
-        hops = 0
-        while resp.status in (301, 302, 307) and hops < 5:
-            # Blob storage redirects (S3, GCS) carry their own auth in the URL.
-            location = resp.header("location") or ""
-            target = urllib.parse.urljoin(self._base(host) + "/", location)
-            resp = self._send("GET", target, {}, None, urllib.parse.urlsplit(target).netloc)
-            hops += 1
-        if resp.status != 200:
-            raise RegistryError(f"registry {host}: blob {digest} answered {_describe(resp.status)}")
-        if str(Digest.of_bytes(resp.body)) != digest:
-            raise RegistryError(f"registry {host}: blob {digest} arrived with other content")
         with tempfile.TemporaryDirectory(prefix="pack-blob-") as tmp:
             path = Path(tmp) / "blob"
-            path.write_bytes(resp.body)
+            with open(path, "w+b") as sink:
+                resp = self.request(
+                    "GET",
+                    host,
+                    f"/v2/{repo}/blobs/{digest}",
+                    scope=f"repository:{repo}:pull",
+                    ok=(200, 307, 302, 301),
+                    sink=sink,
+                )
+                hops = 0
+                while resp.status in (301, 302, 307) and hops < 5:
+                    # Blob storage redirects (S3, GCS) carry their own auth in the URL.
+                    location = resp.header("location") or ""
+                    target = urllib.parse.urljoin(self._base(host) + "/", location)
+                    netloc = urllib.parse.urlsplit(target).netloc
+                    resp = self._send("GET", target, {}, None, netloc, sink=sink)
+                    hops += 1
+            if resp.status != 200:
+                raise RegistryError(
+                    f"registry {host}: blob {digest} answered {_describe(resp.status)}"
+                )
+            if resp.body:  # a transport without streaming support answered in memory
+                path.write_bytes(resp.body)
+            if str(Digest.of_file(path)) != digest:
+                raise RegistryError(f"registry {host}: blob {digest} arrived with other content")
             yield path
 
     # ---- copy

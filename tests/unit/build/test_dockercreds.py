@@ -75,3 +75,32 @@ def test_normalize_and_path(tmp_path: Any) -> None:
     assert normalize_host("http://127.0.0.1:5001") == "127.0.0.1:5001"
     assert default_config_path(None, tmp_path) == tmp_path / ".docker" / "config.json"
     assert default_config_path(tmp_path / "d", tmp_path) == tmp_path / "d" / "config.json"
+
+
+def test_real_helper_program_is_run_with_the_host_on_stdin(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+    import os
+
+    from pack.imagespec.dockercreds import DockerCredentials
+
+    helper = tmp_path / "bin" / "docker-credential-packtest"
+    helper.parent.mkdir()
+    helper.write_text(
+        "#!/bin/sh\nread host\n"
+        'if [ "$host" = "reg.example.com" ]; then\n'
+        '  echo "{\\"ServerURL\\":\\"$host\\",\\"Username\\":\\"hu\\",\\"Secret\\":\\"hs\\"}"\n'
+        "else echo 'credentials not found in native keychain'; exit 1; fi\n"
+    )
+    helper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{helper.parent}{os.pathsep}{os.environ['PATH']}")
+    config = tmp_path / "config.json"
+    config.write_text(
+        json.dumps({"credHelpers": {"reg.example.com": "packtest"}, "credsStore": "packtest"})
+    )
+    creds = DockerCredentials(config)
+    found = creds.get("reg.example.com")
+    assert found is not None and (found.username, found.password) == ("hu", "hs")
+    assert creds.get("other.example.com") is None  # "not found" is no entry, not an error
+    assert "hs" not in repr(found)
