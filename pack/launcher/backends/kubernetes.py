@@ -304,9 +304,14 @@ class KubernetesBackend(Backend):
         )
 
     def follow(
-        self, pod: Any, on_update: Callable[[Any], None] | None = None
+        self,
+        pod: Any,
+        on_update: Callable[[Any], None] | None = None,
+        *,
+        until_started: bool = False,
     ) -> tuple[Any, PodOutcome]:
-        """Watch `pod` until `classify` says it is done or cannot succeed."""
+        """Watch `pod` until `classify` says it is done or cannot succeed (or, with
+        `until_started`, until its container has started)."""
         from kubernetes import watch
         from kubernetes.client.exceptions import ApiException
         from urllib3.exceptions import HTTPError as _Urllib3Error
@@ -318,7 +323,7 @@ class KubernetesBackend(Backend):
             outcome = classify(current, container_name=self.container_name)
             if on_update is not None:
                 on_update(current)
-            if outcome.done:
+            if outcome.done or (until_started and _started(current, self.container_name)):
                 return current, outcome
             if deadline is not None and outcome.state == "pending" and time.monotonic() > deadline:
                 return current, PodOutcome(
@@ -345,7 +350,7 @@ class KubernetesBackend(Backend):
                     outcome = classify(current, container_name=self.container_name)
                     if on_update is not None:
                         on_update(current)
-                    if outcome.done:
+                    if outcome.done or (until_started and _started(current, self.container_name)):
                         w.stop()
                         return current, outcome
             except ApiException as exc:
@@ -417,6 +422,8 @@ class KubernetesBackend(Backend):
     def logs(self, handle: RunHandle, *, follow: bool = False) -> Iterator[str]:
         from kubernetes.client.exceptions import ApiException
 
+        if follow:  # the kubelet refuses logs of a container that has not started yet
+            self.follow(self._read(handle.name), until_started=True)
         try:
             yield from stream_log(
                 self.api,
