@@ -183,6 +183,10 @@ def _remote_setup(
         extra["options"] = RenderOptions(base_template=base)
     if not is_remote:
         return extra
+    if config.backend == "kubernetes":  # before anything is written to a store pods can't read
+        from pack.launcher.backends.kubernetes import check_store
+
+        check_store(config.store_url)
     extra["open"] = {"keep": keep}
     extra["detach"] = detach
     extra["prepare_image"] = lambda choice: prepare_image(choice, config, os.environ)

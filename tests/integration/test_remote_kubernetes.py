@@ -1,0 +1,147 @@
+"""`pack run --backend kubernetes` end to end on a real cluster (scripts/test-cluster up).
+
+Pods reach the registry and S3 on 127.0.0.1 only with hostNetwork (no CNI on the
+test cluster): the tests set it once in a default pod template, as an operator
+would (PACK_POD_TEMPLATE), not in the tasks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_remote_docker import (
+    Project,
+    check_detach_status_logs,
+    check_failure_shows_traceback,
+    check_retry_in_new_attempt,
+    check_reuse_flow,
+    make_project,
+)
+
+pytestmark = pytest.mark.integration
+
+OPERATOR_TEMPLATE = """\
+apiVersion: v1
+kind: PodTemplate
+metadata:
+  name: pack-test-defaults
+template:
+  metadata:
+    labels:
+      team: pack-tests
+  spec:
+    hostNetwork: true
+    dnsPolicy: ClusterFirstWithHostNet
+"""
+
+
+@pytest.fixture()
+def project(
+    tmp_path: Path, registry, base_image: str, docker_engine, s3_env, kubeconfig: Path
+) -> Project:  # type: ignore[no-untyped-def]
+    template = tmp_path / "operator-pod-template.yaml"
+    template.write_text(OPERATOR_TEMPLATE)
+    return make_project(
+        tmp_path,
+        registry,
+        base_image,
+        docker_engine,
+        s3_env,
+        {"PACK_KUBECONFIG": str(kubeconfig), "PACK_POD_TEMPLATE": str(template)},
+    )
+
+
+def error_line(stderr: str) -> str:
+    lines = [ln for ln in stderr.splitlines() if ln.startswith("pack: error:")]
+    assert len(lines) == 1, stderr[-3000:]
+    return lines[0]
+
+
+def pods_of(kubeconfig: Path, execution_id: str) -> list[str]:
+    from kubernetes import client, config
+
+    api = client.CoreV1Api(config.new_client_from_config(config_file=str(kubeconfig)))
+    pods = api.list_namespaced_pod(
+        "default", label_selector=f"pack.dev/execution-id={execution_id}"
+    ).items
+    return [p.metadata.name for p in pods]
+
+
+def test_kubernetes_run_reuse_and_code_change(project: Project) -> None:
+    check_reuse_flow(project, "kubernetes")
+
+
+def test_kubernetes_failure_shows_the_users_traceback(project: Project) -> None:
+    check_failure_shows_traceback(project, "kubernetes")
+
+
+def test_kubernetes_recoverable_failure_is_retried_in_a_new_pod(
+    project: Project, kubeconfig: Path
+) -> None:
+    check_retry_in_new_attempt(project, "kubernetes")
+
+
+def test_kubernetes_detach_then_status_and_logs(project: Project) -> None:
+    check_detach_status_logs(project, "kubernetes")
+
+
+def test_kubernetes_keep_leaves_the_pod_with_the_operator_defaults(
+    project: Project, kubeconfig: Path
+) -> None:
+    import json
+
+    from kubernetes import client, config
+
+    proc = project.run("kubernetes", "main", "--x", "2", extra=("--keep",))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_id = json.loads(proc.stdout)["execution_id"]
+    api = client.CoreV1Api(config.new_client_from_config(config_file=str(kubeconfig)))
+    (pod,) = api.list_namespaced_pod(
+        "default", label_selector=f"pack.dev/execution-id={run_id}"
+    ).items
+    try:
+        assert pod.spec.host_network is True
+        assert pod.metadata.labels["team"] == "pack-tests"
+        env = {e.name: e.value for e in pod.spec.containers[0].env}
+        assert env["PACK_ATTEMPT"] == "1"
+        assert "AWS_ENDPOINT_URL_S3" in env  # named with --pass-env
+        assert "HOME" not in env and "PATH" not in env  # nothing else copied
+        assert "@sha256:" in pod.spec.containers[0].image
+    finally:
+        api.delete_namespaced_pod(pod.metadata.name, "default", grace_period_seconds=0)
+
+
+def test_kubernetes_over_memory_limit_is_one_line_oom(project: Project) -> None:
+    proc = project.run("kubernetes", "hog", "--x", "1")
+    assert proc.returncode != 0
+    line = error_line(proc.stderr)
+    assert "ran out of memory" in line and "64Mi" in line
+
+
+def test_kubernetes_too_much_cpu_is_unschedulable_naming_the_request(project: Project) -> None:
+    proc = project.run("kubernetes", "huge", "--x", "1")
+    assert proc.returncode != 0
+    line = error_line(proc.stderr)
+    assert "unschedulable" in line
+    assert "Insufficient cpu" in line  # the scheduler's own words
+    assert "cpu=64" in line
+
+
+def test_kubernetes_missing_image_names_the_ref(project: Project) -> None:
+    proc = project.run("kubernetes", "ghost", "--x", "1")
+    assert proc.returncode != 0
+    line = error_line(proc.stderr)
+    assert f"cannot pull image {project.missing_image}" in line
+
+
+def test_kubernetes_refuses_a_file_store_before_packaging(project: Project, tmp_path: Path) -> None:
+    store = (tmp_path / "local-store").as_uri()
+    proc = project.pack(
+        "run", "--backend", "kubernetes", "--store", store, "wf.py", "main", "--x", "1"
+    )
+    assert proc.returncode != 0
+    line = error_line(proc.stderr)
+    assert store in line and "s3://" in line
+    assert not (tmp_path / "local-store").exists()
