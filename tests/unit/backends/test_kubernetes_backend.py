@@ -1,0 +1,262 @@
+"""KubernetesBackend against a scripted fake API and watch (the seams), not a cluster.
+
+Checks the follow loop (resume after a disconnect and after 410 Gone without
+losing the final state), logs (split chunks, nothing lost), deletion unless
+--keep, one-line failures, and that every pod it submits passes strict schema
+validation.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+import kubernetes_validate
+import pytest
+from kubernetes import client as k
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import ProtocolError
+
+from pack.errors import LaunchError
+from pack.launcher.backends import kubernetes as kb
+from pack.launcher.credentials import credentials_manifest, pod_credentials
+from pack.launcher.execution import Execution
+from pack.launcher.podspec import BundleInfo, RenderOptions, merge_manifests, render_pod, to_dict
+from pack.launcher.podtemplate_file import pod_template_manifest
+from pack.launcher.resources import Resources
+from pack.launcher.task import task
+
+K8S_VERSION = "1.28.0"
+EXECUTION = Execution("rkube1", "proj", "dev", "s3://bucket/pack")
+
+
+@task(limits=Resources(cpu="1", mem="256Mi"), timeout=60)
+def job(x: int) -> int:
+    return x
+
+
+def rendered(execution: Execution = EXECUTION) -> k.V1Pod:
+    base = merge_manifests(
+        pod_template_manifest(
+            {"kind": "Pod", "spec": {"hostNetwork": True, "serviceAccountName": "runner"}}, "t"
+        ),
+        credentials_manifest(
+            pod_credentials(
+                ["AWS_ENDPOINT_URL_S3"], ["s3-creds"], {"AWS_ENDPOINT_URL_S3": "http://s3"}
+            ),
+            "primary",
+        ),
+    )
+    return render_pod(
+        job,
+        image="127.0.0.1:5000/t@sha256:" + "ab" * 32,
+        execution=execution,
+        bundle=BundleInfo("s3://bucket/pack/bundles/x.tar.zst", "sha256:" + "cd" * 32),
+        options=RenderOptions(base_template=base),
+    )
+
+
+def with_state(pod: k.V1Pod, version: str, state: k.V1ContainerState | None, phase: str) -> k.V1Pod:
+    out = copy.deepcopy(pod)
+    out.metadata.resource_version = version
+    statuses = None
+    if state is not None:
+        statuses = [
+            k.V1ContainerStatus(
+                name="primary", image="i", image_id="", ready=False, restart_count=0, state=state
+            )
+        ]
+    out.status = k.V1PodStatus(phase=phase, container_statuses=statuses)
+    return out
+
+
+RUNNING = k.V1ContainerState(running=k.V1ContainerStateRunning())
+DONE = k.V1ContainerState(terminated=k.V1ContainerStateTerminated(exit_code=0, reason="Completed"))
+
+
+class FakeLogResponse:
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = chunks
+
+    def stream(self, amt: int, decode_content: bool = True) -> Iterator[bytes]:
+        yield from self.chunks
+
+    def release_conn(self) -> None:
+        pass
+
+
+class FakeApi:
+    """Validates what is submitted; answers reads from a script."""
+
+    def __init__(self, reads: list[k.V1Pod], log_chunks: list[bytes] | None = None) -> None:
+        self.created: list[k.V1Pod] = []
+        self.deleted: list[str] = []
+        self.reads = reads
+        self.log_chunks = log_chunks or []
+        self.watch_versions: list[str | None] = []
+
+    def create_namespaced_pod(self, namespace: str, pod: k.V1Pod) -> k.V1Pod:
+        kubernetes_validate.validate(to_dict(pod), K8S_VERSION, strict=True)
+        self.created.append(pod)
+        return with_state(pod, "1", None, "Pending")
+
+    def read_namespaced_pod(self, name: str, namespace: str) -> k.V1Pod:
+        return self.reads.pop(0)
+
+    def list_namespaced_pod(self, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the fake watch stands in for list")
+
+    def read_namespaced_pod_log(self, name: str, namespace: str, **kw: Any) -> FakeLogResponse:
+        assert kw["container"] == "primary" and kw["_preload_content"] is False
+        return FakeLogResponse(list(self.log_chunks))
+
+    def delete_namespaced_pod(self, name: str, namespace: str, **kw: Any) -> None:
+        self.deleted.append(name)
+
+
+class ScriptedWatch:
+    """Each stream() call plays the next segment: events, then maybe an exception."""
+
+    segments: list[tuple[list[dict[str, Any]], BaseException | None]] = []
+    calls: list[dict[str, Any]] = []
+
+    def stream(self, func: Any, *args: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        ScriptedWatch.calls.append(kwargs)
+        events, error = ScriptedWatch.segments.pop(0)
+        yield from events
+        if error is not None:
+            raise error
+
+    def stop(self) -> None:
+        pass
+
+
+@pytest.fixture(autouse=True)
+def scripted_watch(monkeypatch: pytest.MonkeyPatch) -> type[ScriptedWatch]:
+    import kubernetes.watch
+
+    ScriptedWatch.segments = []
+    ScriptedWatch.calls = []
+    monkeypatch.setattr(kubernetes.watch, "Watch", ScriptedWatch)
+    return ScriptedWatch
+
+
+def backend(api: FakeApi, **kw: Any) -> tuple[kb.KubernetesBackend, list[str]]:
+    lines: list[str] = []
+    return kb.KubernetesBackend(api, namespace="ns", log=lines.append, **kw), lines  # type: ignore[arg-type]
+
+
+def test_success_through_a_disconnect_streams_all_logs_and_deletes_the_pod() -> None:
+    pod = rendered()
+    api = FakeApi(
+        reads=[with_state(pod, "5", RUNNING, "Running")],
+        log_chunks=[b"first li", b"ne\nsecond line\nthi", b"rd\n"],
+    )
+    ScriptedWatch.segments = [
+        (
+            [{"type": "MODIFIED", "object": with_state(pod, "3", RUNNING, "Running")}],
+            ProtocolError("reset"),
+        ),
+        ([{"type": "MODIFIED", "object": with_state(pod, "7", DONE, "Succeeded")}], None),
+    ]
+    be, lines = backend(api)
+    result = be.run(pod, EXECUTION)
+    assert result.succeeded and result.exit_code == 0
+    assert lines == ["first line", "second line", "third"]
+    assert result.log_tail.splitlines()[-1] == "third"
+    # Watched from the create's version, then from the re-read version: no gap.
+    assert [c["resource_version"] for c in ScriptedWatch.calls] == ["1", "5"]
+    assert all(
+        c["field_selector"] == f"metadata.name={pod.metadata.name}" for c in ScriptedWatch.calls
+    )
+    assert api.deleted == [pod.metadata.name]
+    assert len(api.created) == 1
+
+
+def test_410_gone_re_reads_and_finds_the_pod_finished() -> None:
+    pod = rendered()
+    api = FakeApi(reads=[with_state(pod, "9", DONE, "Succeeded")])
+    ScriptedWatch.segments = [([], ApiException(status=410, reason="Gone"))]
+    be, _ = backend(api)
+    assert be.run(pod, EXECUTION).succeeded
+    assert len(ScriptedWatch.calls) == 1
+
+
+def test_unschedulable_fails_at_once_not_retryable_and_is_cleaned_up() -> None:
+    pod = rendered()
+    stuck = with_state(pod, "2", None, "Pending")
+    stuck.status.conditions = [
+        k.V1PodCondition(
+            type="PodScheduled",
+            status="False",
+            reason="Unschedulable",
+            message="0/1 nodes are available: 1 Insufficient cpu.",
+        )
+    ]
+    ScriptedWatch.segments = [([{"type": "MODIFIED", "object": stuck}], None)]
+    api = FakeApi(reads=[])
+    be, _ = backend(api)
+    result = be.run(pod, EXECUTION)
+    assert result.phase == "Failed" and result.reason == "Unschedulable"
+    assert "Insufficient cpu" in (result.message or "") and "cpu=1" in (result.message or "")
+    assert result.details["recoverable"] == "false"
+    assert api.deleted == [pod.metadata.name]
+
+
+def test_keep_leaves_the_pod() -> None:
+    pod = rendered()
+    ScriptedWatch.segments = [
+        ([{"type": "MODIFIED", "object": with_state(pod, "2", DONE, "Succeeded")}], None)
+    ]
+    api = FakeApi(reads=[])
+    be, _ = backend(api, keep=True)
+    assert be.run(pod, EXECUTION).succeeded
+    assert api.deleted == []
+
+
+def test_pod_deleted_under_us_is_a_launch_error() -> None:
+    pod = rendered()
+    ScriptedWatch.segments = [
+        ([{"type": "DELETED", "object": with_state(pod, "2", RUNNING, "Running")}], None)
+    ]
+    be, _ = backend(FakeApi(reads=[]))
+    with pytest.raises(LaunchError, match="was deleted"):
+        be.run(pod, EXECUTION)
+
+
+def test_each_attempt_is_a_new_valid_pod_with_its_attempt() -> None:
+    api = FakeApi(reads=[])
+    be, _ = backend(api)
+    for attempt in (1, 2):
+        pod = rendered(EXECUTION.with_attempt(attempt))
+        ScriptedWatch.segments = [
+            ([{"type": "MODIFIED", "object": with_state(pod, "2", DONE, "Succeeded")}], None)
+        ]
+        be.run(pod, EXECUTION.with_attempt(attempt))
+    names = [p.metadata.name for p in api.created]
+    assert names[0] != names[1] and names[1].endswith("-2")
+    attempts = [
+        next(e.value for e in p.spec.containers[0].env if e.name == "PACK_ATTEMPT")
+        for p in api.created
+    ]
+    assert attempts == ["1", "2"]
+    first = api.created[0]
+    assert first.spec.host_network is True and first.spec.service_account_name == "runner"
+    assert first.spec.containers[0].env_from[0].secret_ref.name == "s3-creds"
+
+
+def test_file_store_is_refused() -> None:
+    be, _ = backend(FakeApi(reads=[]))
+    with pytest.raises(LaunchError, match="s3://"):
+        be.run(rendered(), Execution("r1", "p", "d", "file:///home/me/.cache/pack/store"))
+
+
+def test_api_refusal_is_one_line_with_the_reason() -> None:
+    class Refusing(FakeApi):
+        def create_namespaced_pod(self, namespace: str, pod: k.V1Pod) -> k.V1Pod:
+            raise ApiException(status=403, reason="Forbidden")
+
+    be, _ = backend(Refusing(reads=[]))
+    with pytest.raises(LaunchError, match="403 Forbidden"):
+        be.run(rendered(), EXECUTION)
