@@ -18,7 +18,7 @@ _EXPORTS = {
     "current_context": "pack.launcher.context",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = ["Directory", "File", "ImageSpec", "Resources", "current_context", "task"]
 
 if TYPE_CHECKING:
     from pack.imagespec.spec import ImageSpec

@@ -166,7 +166,9 @@ def load_config(
             values[name] = _coerce(name, env[var], var, cwd)
     for name, value in (overrides or {}).items():
         if value is not None:
-            values[name] = _coerce(name, value, f"--{name.replace('_', '-')}", cwd) if isinstance(
-                value, str
-            ) else value
+            values[name] = (
+                _coerce(name, value, f"--{name.replace('_', '-')}", cwd)
+                if isinstance(value, str)
+                else value
+            )
     return Config(project_root=project_root, **values)

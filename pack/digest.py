@@ -28,7 +28,9 @@ class Digest:
         if not sep:
             return cls(text)
         if algo != "sha256":
-            raise ValueError(f"unsupported digest algorithm {algo!r} in {text!r}; only sha256 is used")
+            raise ValueError(
+                f"unsupported digest algorithm {algo!r} in {text!r}; only sha256 is used"
+            )
         return cls(value)
 
     @classmethod

@@ -15,9 +15,17 @@ import click
 # name -> (module, attribute, one-line help shown by `pack --help` without importing the module)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "hash": ("pack.cli.hash", "command", "Print the tag each ImageSpec in a spec file hashes to."),
-    "build": ("pack.cli.build", "command", "Reuse or build and push every ImageSpec in a spec file."),
+    "build": (
+        "pack.cli.build",
+        "command",
+        "Reuse or build and push every ImageSpec in a spec file.",
+    ),
     "package": ("pack.cli.package", "command", "Bundle local code and upload it once to a store."),
-    "run": ("pack.cli.run", "command", "Run a task from a local file with its code shipped as a bundle."),
+    "run": (
+        "pack.cli.run",
+        "command",
+        "Run a task from a local file with its code shipped as a bundle.",
+    ),
     "render": ("pack.cli.render", "command", "Print the Kubernetes pod a task would run in."),
     "status": ("pack.cli.status", "status", "Show the state of a detached run."),
     "logs": ("pack.cli.status", "logs", "Print the logs of a run."),

@@ -23,7 +23,9 @@ RUN_DIR = Path(os.environ.get("PACK_INFRA_RUN_DIR", "/run/pack-infra"))
 
 
 def _unavailable(what: str, why: str) -> None:
-    message = f"{what} unavailable: {why} (start it with scripts/test-infra up / scripts/test-cluster up)"
+    message = (
+        f"{what} unavailable: {why} (start it with scripts/test-infra up / scripts/test-cluster up)"
+    )
     if os.environ.get("PACK_REQUIRE_INFRA") == "1":
         pytest.fail(f"PACK_REQUIRE_INFRA=1 but {message}", pytrace=False)
     pytest.skip(message)
