@@ -241,27 +241,54 @@ def check_retry_in_new_attempt(project: Project, backend: str) -> None:
     assert out["attempts"][0]["error"]["recoverable"] is True
 
 
+def remove_detached(project: Project, backend: str, name: str) -> None:
+    """Detached runs leave their pod or container for `pack logs`; tests clean up."""
+    if backend == "docker":
+        subprocess.run(
+            [
+                project.env["PACK_DOCKER_CLI"],
+                "-H",
+                project.env["PACK_DOCKER_HOST"],
+                "rm",
+                "-f",
+                name,
+            ],
+            capture_output=True,
+            check=False,
+        )
+        return
+    from kubernetes import client, config
+
+    api = client.CoreV1Api(
+        config.new_client_from_config(config_file=project.env["PACK_KUBECONFIG"])
+    )
+    api.delete_namespaced_pod(name, "default", grace_period_seconds=0)
+
+
 def check_detach_status_logs(project: Project, backend: str) -> None:
     proc = project.run(backend, "chatty", "--x", "3", extra=("--detach",))
     assert proc.returncode == 0, proc.stderr[-3000:]
     submitted = json.loads(proc.stdout)
     run_id = submitted["execution_id"]
     assert submitted["status"] == "submitted"
-    # `logs --follow` returns when the container ends, having printed every line.
-    logs = project.pack("logs", "--follow", run_id, timeout=600)
-    assert logs.returncode == 0, logs.stderr
-    assert [line for line in logs.stdout.splitlines() if line.startswith("line ")] == [
-        "line 0 of 3",
-        "line 1 of 3",
-        "line 2 of 3",
-    ]
-    status = project.pack("status", "-o", "json", run_id)
-    assert status.returncode == 0, status.stderr
-    report = json.loads(status.stdout)
-    assert report["state"] == "succeeded"
-    assert report["outputs"] == {"o0": 3}
-    assert report["attempt"] == 1 and report["name"] == submitted["name"]
-    assert report["backend"] == backend
+    try:
+        # `logs --follow` returns when the container ends, having printed every line.
+        logs = project.pack("logs", "--follow", run_id, timeout=600)
+        assert logs.returncode == 0, logs.stderr
+        assert [line for line in logs.stdout.splitlines() if line.startswith("line ")] == [
+            "line 0 of 3",
+            "line 1 of 3",
+            "line 2 of 3",
+        ]
+        status = project.pack("status", "-o", "json", run_id)
+        assert status.returncode == 0, status.stderr
+        report = json.loads(status.stdout)
+        assert report["state"] == "succeeded"
+        assert report["outputs"] == {"o0": 3}
+        assert report["attempt"] == 1 and report["name"] == submitted["name"]
+        assert report["backend"] == backend
+    finally:
+        remove_detached(project, backend, submitted["name"])
 
 
 def test_docker_run_reuse_and_code_change(project: Project) -> None:
