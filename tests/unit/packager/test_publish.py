@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,8 @@ from pack.packager.publish import package_and_publish, plan_package
 from pack.packager.store import FileStore, open_store
 
 from .conftest import write
+
+NOBODY = 65534
 
 
 def old(path: Path) -> None:
@@ -82,16 +86,56 @@ def test_guardrails_warn_and_cap(tree: Path, tmp_path: Path) -> None:
         plan_package(tree, "all", None, cache_dir=None, max_bytes=1_000_000)
 
 
-def test_unreadable_file_is_named(tree: Path) -> None:
-    write(tree, {"ok.py": "x", "locked.py": "x"})
-    (tree / "locked.py").chmod(0)
+def _plan_error_as(uid: int, gid: int, root: Path) -> str:
+    """plan_package(root) in a forked child running as uid/gid; the PackageError it raised.
+
+    A fork, not an exec: the interpreter may live where the unprivileged user cannot
+    read it (pyenv under /root), but the child already has pack imported.
+    """
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        os.close(read_fd)
+        answer = "no error"
+        try:
+            os.setgroups([])
+            os.setgid(gid)
+            os.setuid(uid)
+            plan_package(root, "all", None, cache_dir=None)
+        except PackageError as exc:
+            answer = f"PackageError: {exc.message}"
+        except BaseException as exc:
+            answer = f"{type(exc).__name__}: {exc}"
+        finally:
+            os.write(write_fd, answer.encode())
+            os._exit(0)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as pipe:
+        answer = pipe.read().decode()
+    os.waitpid(pid, 0)
+    return answer
+
+
+def test_unreadable_file_is_named() -> None:
+    # Outside the pytest tmp dir (mode 0700): the unprivileged child must reach the tree.
+    base = Path(tempfile.mkdtemp(prefix="pack-unreadable-"))
     try:
-        if os.access(tree / "locked.py", os.R_OK):
-            pytest.skip("running as a user who can read anything (root)")
-        with pytest.raises(PackageError, match="locked.py"):
-            plan_package(tree, "all", None, cache_dir=None)
+        base.chmod(0o755)
+        tree = write(base / "proj", {"ok.py": "x", "pkg/locked.py": "x"})
+        for folder in (tree, tree / "pkg"):
+            folder.chmod(0o755)
+        (tree / "ok.py").chmod(0o644)
+        (tree / "pkg" / "locked.py").chmod(0)
+        if os.geteuid() == 0:
+            # Root reads anything: drop to nobody, to whom only this one file is closed.
+            answer = _plan_error_as(NOBODY, NOBODY, tree)
+        else:
+            with pytest.raises(PackageError) as info:
+                plan_package(tree, "all", None, cache_dir=None)
+            answer = f"PackageError: {info.value.message}"
+        assert answer == "PackageError: cannot read pkg/locked.py: Permission denied"
     finally:
-        (tree / "locked.py").chmod(0o644)
+        shutil.rmtree(base)
 
 
 def test_file_store_interrupted_write_leaves_nothing(tmp_path: Path) -> None:
