@@ -1,13 +1,17 @@
-"""Pod rendering: task + image + bundle + execution -> a `kubernetes.client.V1Pod`.
+"""Pod rendering: task + image + bundle + execution -> a pod manifest dict.
 
-Pure: no I/O, no clock. The pod is built as a plain manifest dict (camelCase, the
-shape `kubectl` shows) so templates merge as data, then turned into client models.
+Pure: no I/O, no clock. The pod is a plain, JSON-shaped manifest dict (camelCase
+keys, as the Kubernetes API and `ApiClient().sanitize_for_serialization` write
+them) so templates merge as data and the local backend never needs the client.
 Layers, lowest first: a cluster default template (`RenderOptions.base_template`),
 the task's `pod_template`, then the generated pod, whose image, args, resources and
 pack env win while the lower layers' volumes, volumeMounts, env, sidecars,
 tolerations and so on are kept.
 
-`kubernetes` is imported only when models are built or converted.
+`kubernetes` is imported only to build a `V1Pod` (`render_pod`, `from_dict`: the
+kubernetes backend's create call) or to convert client models a user passed in
+(`pod_template=` with `V1PodSpec`, ...; the user has imported the client already).
+Importing `kubernetes` costs ~0.5 s, which is most of a local `pack run`.
 """
 
 from __future__ import annotations
@@ -47,6 +51,9 @@ LABEL_BUNDLE = LABEL_PREFIX + "bundle-digest"
 # the full digests are in the annotations of the same names.
 LABEL_DIGEST_CHARS = 32
 
+# A pod as a JSON-shaped manifest dict (apiVersion, kind, metadata, spec).
+Manifest = dict[str, Any]
+
 _LABEL_VALUE_BAD = re.compile(r"[^A-Za-z0-9_.-]+")
 _DNS_BAD = re.compile(r"[^a-z0-9-]+")
 
@@ -65,16 +72,14 @@ class PodTemplate:
     pod_spec: Any = None
 
     def to_manifest(self) -> dict[str, Any]:
-        spec = self.pod_spec
-        if spec is not None and not isinstance(spec, Mapping):
-            spec = to_dict(spec)
+        spec = None if self.pod_spec is None else to_dict(self.pod_spec)
         manifest: dict[str, Any] = {"metadata": {}}
         if self.labels:
             manifest["metadata"]["labels"] = dict(self.labels)
         if self.annotations:
             manifest["metadata"]["annotations"] = dict(self.annotations)
         if spec:
-            manifest["spec"] = copy.deepcopy(dict(spec))
+            manifest["spec"] = spec
         return manifest
 
 
@@ -213,14 +218,13 @@ def _as_manifest(obj: Any) -> dict[str, Any]:
         return {}
     if isinstance(obj, PodTemplate):
         return obj.to_manifest()
-    if isinstance(obj, Mapping):
-        return copy.deepcopy(dict(obj))
     return to_dict(obj)
 
 
-def merge_pod_template(base: Any, template: Any) -> V1Pod:
-    """`template` (PodTemplate, V1Pod or manifest dict) merged over `base` (same kinds)."""
-    return from_dict(merge_manifests(_as_manifest(base), _as_manifest(template)))
+def merge_pod_template(base: Any, template: Any) -> Manifest:
+    """`template` (PodTemplate, V1Pod or manifest dict) merged over `base` (same kinds),
+    as a manifest dict (`from_dict` makes a `V1Pod` of it)."""
+    return merge_manifests(_as_manifest(base), _as_manifest(template))
 
 
 # --- rendering ----------------------------------------------------------------------------
@@ -234,8 +238,9 @@ def render_manifest(
     bundle: BundleInfo | None = None,
     spec_digest: Any = None,
     options: RenderOptions = RenderOptions(),
-) -> dict[str, Any]:
-    """Pure: the pod as a manifest dict (apiVersion, kind, metadata, spec)."""
+) -> Manifest:
+    """Pure: the pod as a manifest dict (apiVersion, kind, metadata, spec); imports
+    `kubernetes` only to convert client models a template holds."""
     template = task.pod_template or PodTemplate()
     primary = template.primary_container_name
 
@@ -304,7 +309,12 @@ def render_manifest(
     # The primary container goes first: tools that show "the" container pick index 0.
     containers = merged["spec"]["containers"]
     merged["spec"]["containers"] = sorted(containers, key=lambda c: c.get("name") != primary)
-    return merged
+    # apiVersion and kind first whatever the layers held, as the API writes a pod.
+    first = ("apiVersion", "kind", "metadata", "spec")
+    ordered: Manifest = {k: merged[k] for k in first if k in merged}
+    ordered.update(merged)
+    # Null fields of a template are absent from the serialized model: drop them too.
+    return _without_nulls(ordered)  # type: ignore[no-any-return]
 
 
 def render_pod(
@@ -316,7 +326,8 @@ def render_pod(
     spec_digest: Any = None,
     options: RenderOptions = RenderOptions(),
 ) -> V1Pod:
-    """Pure: the `V1Pod` that runs `task` for `execution` (see module docstring)."""
+    """`render_manifest` as a `kubernetes.client.V1Pod` (imports `kubernetes`; the run
+    pipeline and backends use the manifest dict)."""
     return from_dict(
         render_manifest(
             task,
@@ -329,27 +340,78 @@ def render_pod(
     )
 
 
-def primary_container(pod: V1Pod, name: str | None = None) -> Any:
-    """The container a backend runs: `name`, else the first one (render puts it first)."""
-    if pod.spec is None or not pod.spec.containers:
+def manifest_of(pod: Any) -> Manifest:
+    """`pod` as a manifest dict: a Mapping as it is, a client model (`V1Pod`) converted."""
+    if isinstance(pod, Mapping):
+        return pod if isinstance(pod, dict) else dict(pod)
+    return to_dict(pod)
+
+
+def primary_container(pod: Any, name: str | None = None) -> Any:
+    """The container a backend runs: `name`, else the first one (render puts it first).
+
+    A manifest dict gives the container's dict; a `V1Pod` its `V1Container`.
+    """
+    if isinstance(pod, Mapping):
+        containers = (pod.get("spec") or {}).get("containers") or []
+    else:
+        containers = (pod.spec.containers if pod.spec is not None else None) or []
+    if not containers:
         raise ValueError("the pod has no containers")
-    containers = pod.spec.containers
     if name is not None:
         for c in containers:
-            if c.name == name:
+            if (c.get("name") if isinstance(c, Mapping) else c.name) == name:
                 return c
     return containers[0]
 
 
 def container_env(container: Any) -> dict[str, str]:
+    """Plain env values of a container (dict or `V1Container`); valueFrom entries are left out."""
+    if isinstance(container, Mapping):
+        return {
+            str(e["name"]): _env_text(e.get("value"))
+            for e in container.get("env") or []
+            if e.get("valueFrom") is None
+        }
     return {e.name: e.value or "" for e in (container.env or []) if e.value_from is None}
+
+
+def _env_text(value: Any) -> str:
+    # A process env holds strings: a template's YAML `1` is passed as "1", a null as "".
+    return "" if value is None else str(value)
 
 
 # --- model <-> dict -----------------------------------------------------------------------
 
 
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
+def _is_model(obj: Any) -> bool:
+    return hasattr(obj, "openapi_types") and hasattr(obj, "attribute_map")
+
+
+def _plain(value: Any) -> Any:
+    """JSON-shaped data; client models inside (a user's V1Container in a dict) converted."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if _is_model(value):
+        return to_dict(value)
+    return copy.deepcopy(value)
+
+
 def to_dict(obj: Any) -> dict[str, Any]:
-    """A client model (V1Pod, V1PodSpec, ...) as a camelCase manifest dict."""
+    """A client model (V1Pod, V1PodSpec, ...) as a camelCase manifest dict; a manifest
+    dict is copied (client models inside it converted) without importing `kubernetes`."""
+    if isinstance(obj, Mapping):
+        return _plain(obj)  # type: ignore[no-any-return]
     from kubernetes.client import ApiClient
 
     out = ApiClient().sanitize_for_serialization(obj)
@@ -358,6 +420,7 @@ def to_dict(obj: Any) -> dict[str, Any]:
 
 
 def from_dict(manifest: Mapping[str, Any]) -> V1Pod:
+    """A `V1Pod` from a manifest dict (imports `kubernetes`: only where a model is needed)."""
     from kubernetes.client import ApiClient
 
     pod = ApiClient()._ApiClient__deserialize(dict(manifest), "V1Pod")  # type: ignore[attr-defined]

@@ -14,7 +14,11 @@ from pack.launcher.podspec import (
     BundleInfo,
     PodTemplate,
     RenderOptions,
+    container_env,
+    from_dict,
     merge_pod_template,
+    primary_container,
+    render_manifest,
     render_pod,
     to_dict,
 )
@@ -27,10 +31,12 @@ BUNDLE = BundleInfo("s3://bucket/pack/bundles/abc.tar.zst", "sha256:" + "ab" * 3
 
 
 def rendered(t: Task, **kw: Any) -> dict[str, Any]:
+    """The manifest dict, checked strict and against the client model's serialization."""
     kw.setdefault("image", "registry.example/img:tag")
     kw.setdefault("execution", EXECUTION)
-    pod = to_dict(render_pod(t, **kw))
+    pod = render_manifest(t, **kw)
     kubernetes_validate.validate(pod, K8S_VERSION, strict=True)
+    assert pod == to_dict(render_pod(t, **kw))
     return pod
 
 
@@ -197,9 +203,56 @@ def test_cluster_default_goes_under_task_template() -> None:
     assert "CLUSTER" in names and "FROM_TEMPLATE" in names
 
 
+def test_manifest_equals_the_sanitized_model_for_a_template_of_client_objects() -> None:
+    @task(
+        pod_template=TEMPLATE,
+        accelerator="T4",
+        env={"A": "1"},
+        requests=Resources(cpu="1", mem="1Gi"),
+        limits=Resources(mem="2Gi"),
+        timeout=60,
+    )
+    def modelled(x: int) -> int:
+        return x
+
+    cluster = {"spec": {"hostNetwork": True, "nodeName": None}}  # nulls are dropped, as by models
+    kw: dict[str, Any] = {
+        "image": "a:1",
+        "execution": EXECUTION.with_attempt(2),
+        "bundle": BUNDLE,
+        "spec_digest": "sha256:" + "cd" * 32,
+        "options": RenderOptions(base_template=cluster, namespace="ns", extra_env={"B": "2"}),
+    }
+    manifest = render_manifest(modelled, **kw)
+    model = render_pod(modelled, **kw)
+    assert manifest == to_dict(model)
+    assert "nodeName" not in manifest["spec"] and manifest["spec"]["hostNetwork"] is True
+    kubernetes_validate.validate(manifest, K8S_VERSION, strict=True)
+    # The model built back from the dict is the same pod.
+    assert from_dict(manifest) == model
+    # The helpers backends use read both shapes alike.
+    as_dict, as_model = primary_container(manifest), primary_container(model)
+    assert as_dict["args"] == as_model.args and as_dict["image"] == as_model.image == "a:1"
+    assert container_env(as_dict) == container_env(as_model)
+    assert container_env(as_dict)["PACK_ATTEMPT"] == "2"
+
+
+def test_container_env_of_a_dict_skips_value_from_and_gives_strings() -> None:
+    container = {
+        "name": "primary",
+        "env": [
+            {"name": "N", "value": 1},
+            {"name": "E"},
+            {"name": "S", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}},
+        ],
+    }
+    assert container_env(container) == {"N": "1", "E": ""}
+
+
 def test_merge_pod_template_function_layers_pods() -> None:
     base = render_pod(plain, image="a:1", execution=EXECUTION)
-    merged = to_dict(merge_pod_template(base, PodTemplate(labels={"x": "y"})))
+    merged = merge_pod_template(base, PodTemplate(labels={"x": "y"}))
+    assert merged == merge_pod_template(to_dict(base), PodTemplate(labels={"x": "y"}))
     kubernetes_validate.validate(merged, K8S_VERSION, strict=True)
     assert merged["metadata"]["labels"]["x"] == "y"
     assert merged["spec"]["containers"][0]["image"] == "a:1"
