@@ -1,7 +1,8 @@
 """The backend protocol: run one attempt of a rendered pod, somewhere.
 
-A backend sees only a `V1Pod` and the `Execution` it belongs to; it never sees the
-task, the type engine or the user's files. Inputs are already in the store at
+A backend sees only a pod (the manifest dict `pack.launcher.podspec.render_manifest`
+returns; a `kubernetes.client.V1Pod` is accepted too) and the `Execution` it belongs
+to; it never sees the task, the type engine or the user's files. Inputs are already in the store at
 `execution.inputs_url` and the attempt writes `outputs.pb` or `errors.pb` under
 `execution.output_prefix`; the run pipeline reads them back, so a backend only has
 to report how the container ended.
@@ -15,13 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pack.errors import LaunchError
 
 if TYPE_CHECKING:
-    from kubernetes.client import V1Pod
-
     from pack.launcher.execution import Execution
 
 Phase = Literal["Pending", "Running", "Succeeded", "Failed", "Unknown"]
@@ -68,11 +67,11 @@ class Backend:
 
     name: str = "backend"
 
-    def run(self, pod: V1Pod, execution: Execution) -> AttemptResult:
+    def run(self, pod: Any, execution: Execution) -> AttemptResult:
         """Run the pod's primary container to completion and say how it ended."""
         raise NotImplementedError
 
-    def submit(self, pod: V1Pod, execution: Execution) -> RunHandle:
+    def submit(self, pod: Any, execution: Execution) -> RunHandle:
         """Start the attempt and return at once."""
         raise LaunchError(f"the {self.name} backend cannot detach a run; run it in the foreground")
 

@@ -39,8 +39,6 @@ from pack.launcher.backends.base import AttemptResult, Backend, Phase, RunHandle
 from pack.launcher.resources import GPU_RESOURCE
 
 if TYPE_CHECKING:
-    from kubernetes.client import V1Pod
-
     from pack.config import Config
     from pack.launcher.execution import Execution
 
@@ -64,10 +62,26 @@ class DockerRun:
     memory_limit: str | None = None
 
 
-def _quantity(value: str) -> Decimal:
-    from kubernetes.utils.quantity import parse_quantity
+# Kubernetes quantity suffixes (resource.Quantity): binary SI, decimal SI, exponent.
+_BINARY = {"Ki": 1, "Mi": 2, "Gi": 3, "Ti": 4, "Pi": 5, "Ei": 6}
+_DECIMAL = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
+_QUANTITY = re.compile(
+    r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?$"
+)
 
-    return parse_quantity(value)  # type: ignore[no-any-return]
+
+def _quantity(value: Any) -> Decimal:
+    """A Kubernetes quantity (`500m`, `2`, `512Mi`, `1e3`) as a Decimal, without the
+    client (importing `kubernetes` costs ~0.5 s)."""
+    match = _QUANTITY.match(str(value).strip())
+    if match is None:
+        raise LaunchError(f"{value!r} is not a Kubernetes quantity (e.g. 500m, 2, 512Mi)")
+    number, suffix = Decimal(match.group(1)), match.group(2) or ""
+    if suffix in _BINARY:
+        return number * (1024 ** _BINARY[suffix])
+    if suffix in _DECIMAL:
+        return number.scaleb(_DECIMAL[suffix])
+    return number.scaleb(int(suffix[1:]))
 
 
 def _cpus(value: str) -> str:
@@ -90,7 +104,7 @@ def _store_mounts(store_urls: Sequence[str]) -> list[str]:
 
 
 def docker_run_argv(
-    pod: V1Pod,
+    pod: Any,
     *,
     name: str,
     host_network: bool,
@@ -99,37 +113,40 @@ def docker_run_argv(
     env_file: str = "ENV_FILE",
     container_name: str | None = None,
 ) -> DockerRun:
-    """Pure: the `docker create` argv for `pod`'s primary container.
+    """Pure: the `docker create` argv for `pod`'s primary container (`pod`: a manifest
+    dict, or a `V1Pod`).
 
     Raises LaunchError for what Docker cannot do: env from Kubernetes secrets or
     fields, volumes other than emptyDir/hostPath, GPUs without the nvidia runtime.
     """
-    from pack.launcher.podspec import primary_container
+    from pack.launcher.podspec import manifest_of, primary_container
 
-    spec = pod.spec
+    pod = manifest_of(pod)
+    spec = pod.get("spec") or {}
     container = primary_container(pod, container_name)
     argv = ["create", "--name", name]
-    for key, value in sorted(((pod.metadata and pod.metadata.labels) or {}).items()):
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    for key, value in sorted((str(k), str(v)) for k, v in labels.items()):
         argv += ["--label", f"{key}={value}"]
-    if host_network or (spec and spec.host_network):
+    if host_network or spec.get("hostNetwork"):
         argv += ["--network", "host"]
 
     env: dict[str, str] = {}
-    for item in container.env or []:
-        if item.value_from is not None:
+    for item in container.get("env") or []:
+        if item.get("valueFrom") is not None:
             raise LaunchError(
-                f"env {item.name} comes from a Kubernetes source (valueFrom); the docker backend "
-                "cannot resolve it: set a plain value or use --pass-env"
+                f"env {item['name']} comes from a Kubernetes source (valueFrom); the docker "
+                "backend cannot resolve it: set a plain value or use --pass-env"
             )
-        if "\n" in (item.value or ""):
-            raise LaunchError(f"env {item.name}: values with newlines cannot be passed to docker")
-        env[item.name] = item.value or ""
-    if container.env_from:
-        names = [
-            (s.secret_ref or s.config_map_ref).name
-            for s in container.env_from
-            if s.secret_ref or s.config_map_ref
-        ]
+        value = "" if item.get("value") is None else str(item["value"])
+        if "\n" in value:
+            raise LaunchError(
+                f"env {item['name']}: values with newlines cannot be passed to docker"
+            )
+        env[str(item["name"])] = value
+    if container.get("envFrom"):
+        refs = (s.get("secretRef") or s.get("configMapRef") for s in container["envFrom"])
+        names = [str(ref.get("name")) for ref in refs if ref]
         raise LaunchError(
             f"envFrom {', '.join(names)}: the docker backend has no Kubernetes secrets or config "
             "maps; pass the variables with --pass-env VAR instead"
@@ -137,10 +154,8 @@ def docker_run_argv(
     if env:
         argv += ["--env-file", env_file]
 
-    limits = {
-        str(k): str(v)
-        for k, v in ((container.resources and container.resources.limits) or {}).items()
-    }
+    resources = container.get("resources") or {}
+    limits = {str(k): str(v) for k, v in (resources.get("limits") or {}).items()}
     if "cpu" in limits:
         argv += ["--cpus", _cpus(limits["cpu"])]
     if "memory" in limits:
@@ -156,31 +171,31 @@ def docker_run_argv(
             )
         argv += ["--gpus", str(gpus)]
 
-    volumes = {v.name: v for v in (spec.volumes or [])} if spec else {}
-    for mount in container.volume_mounts or []:
-        volume = volumes.get(mount.name)
-        suffix = ":ro" if mount.read_only else ""
-        if volume is not None and volume.host_path is not None:
-            argv += ["-v", f"{volume.host_path.path}:{mount.mount_path}{suffix}"]
-        elif volume is not None and volume.empty_dir is not None:
-            argv += ["-v", mount.mount_path]  # an anonymous volume, removed with the container
+    volumes = {v.get("name"): v for v in spec.get("volumes") or []}
+    for mount in container.get("volumeMounts") or []:
+        volume = volumes.get(mount.get("name"))
+        path = mount.get("mountPath")
+        suffix = ":ro" if mount.get("readOnly") else ""
+        if volume is not None and volume.get("hostPath") is not None:
+            argv += ["-v", f"{volume['hostPath'].get('path')}:{path}{suffix}"]
+        elif volume is not None and volume.get("emptyDir") is not None:
+            argv += ["-v", str(path)]  # an anonymous volume, removed with the container
         else:
             raise LaunchError(
-                f"volume {mount.name!r} mounted at {mount.mount_path}: the docker backend supports "
+                f"volume {mount.get('name')!r} mounted at {path}: the docker backend supports "
                 "only emptyDir and hostPath volumes"
             )
     for bind in _store_mounts(store_urls):
         argv += ["-v", bind]
 
-    if container.working_dir:
-        argv += ["-w", container.working_dir]
-    command = list(container.command or [])
+    if container.get("workingDir"):
+        argv += ["-w", str(container["workingDir"])]
+    command = [str(c) for c in container.get("command") or []]
     if command:
         argv += ["--entrypoint", command[0]]
-    argv.append(container.image)
-    argv += command[1:] + list(container.args or [])
-    deadline = spec.active_deadline_seconds if spec else None
-    return DockerRun(argv, env, deadline, limits.get("memory"))
+    argv.append(str(container.get("image")))
+    argv += command[1:] + [str(a) for a in container.get("args") or []]
+    return DockerRun(argv, env, spec.get("activeDeadlineSeconds"), limits.get("memory"))
 
 
 _STAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?$")
@@ -302,7 +317,7 @@ class DockerBackend(Backend):
 
     # --- runs ---------------------------------------------------------------------------
 
-    def _create(self, pod: V1Pod, execution: Execution, name: str) -> DockerRun:
+    def _create(self, pod: Any, execution: Execution, name: str) -> DockerRun:
         bridge, nvidia = self.engine_features()
         store_urls = [execution.store_url, *self.extra_store_urls]
         if self.host and not self.host.startswith("unix://"):
@@ -332,7 +347,7 @@ class DockerBackend(Backend):
             self._docker(*run.argv)
         return run
 
-    def run(self, pod: V1Pod, execution: Execution) -> AttemptResult:
+    def run(self, pod: Any, execution: Execution) -> AttemptResult:
         name = _container_name(pod)
         t0 = time.monotonic()
         run = self._create(pod, execution, name)
@@ -400,7 +415,7 @@ class DockerBackend(Backend):
 
     # --- detached runs ------------------------------------------------------------------
 
-    def submit(self, pod: V1Pod, execution: Execution) -> RunHandle:
+    def submit(self, pod: Any, execution: Execution) -> RunHandle:
         name = _container_name(pod)
         self._create(pod, execution, name)
         self._docker("start", name)
@@ -446,17 +461,19 @@ class DockerBackend(Backend):
         self._docker("rm", "-f", "-v", handle.name, check=False)
 
 
-def _container_name(pod: V1Pod) -> str:
-    name = pod.metadata.name if pod.metadata else None
+def _container_name(pod: Any) -> str:
+    from pack.launcher.podspec import manifest_of
+
+    name = (manifest_of(pod).get("metadata") or {}).get("name")
     if not name:
         raise LaunchError("the pod has no name to give its container")
     return str(name)
 
 
-def _image_of(pod: V1Pod, container_name: str | None) -> str:
-    from pack.launcher.podspec import primary_container
+def _image_of(pod: Any, container_name: str | None) -> str:
+    from pack.launcher.podspec import manifest_of, primary_container
 
-    return str(primary_container(pod, container_name).image)
+    return str(primary_container(manifest_of(pod), container_name).get("image"))
 
 
 def open_backend(

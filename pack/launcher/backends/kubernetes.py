@@ -28,7 +28,7 @@ from pack.launcher.backends.base import AttemptResult, Backend, Phase, RunHandle
 from pack.launcher.backends.podstatus import PodOutcome, classify
 
 if TYPE_CHECKING:
-    from kubernetes.client import CoreV1Api, V1Pod
+    from kubernetes.client import CoreV1Api
 
     from pack.config import Config
     from pack.launcher.execution import Execution
@@ -45,7 +45,10 @@ class Interrupted(LaunchError):
 
 
 def _pod_name(pod: Any) -> str:
-    name = pod.metadata.name if pod.metadata else None
+    if isinstance(pod, Mapping):
+        name = (pod.get("metadata") or {}).get("name")
+    else:
+        name = pod.metadata.name if pod.metadata else None
     if not name:
         raise LaunchError("the pod has no name")
     return str(name)
@@ -234,13 +237,21 @@ class KubernetesBackend(Backend):
 
     # --- one attempt --------------------------------------------------------------------
 
-    def _create(self, pod: V1Pod, execution: Execution) -> Any:
+    def _create(self, pod: Any, execution: Execution) -> Any:
         from kubernetes.client.exceptions import ApiException
         from urllib3.exceptions import HTTPError as _Urllib3Error
 
+        from pack.launcher.podspec import from_dict
+
         check_store(execution.store_url)
+        # The model, not the dict: the client checks field types and drops unknown keys.
         try:
-            return self.api.create_namespaced_pod(self.namespace, pod)
+            body = from_dict(pod) if isinstance(pod, Mapping) else pod
+        except (ValueError, TypeError) as exc:
+            first = " ".join(str(exc).split())[:300]
+            raise LaunchError(f"pod {_pod_name(pod)} is not a valid V1Pod: {first}") from None
+        try:
+            return self.api.create_namespaced_pod(self.namespace, body)
         except ApiException as exc:
             raise LaunchError(
                 f"cannot create pod {_pod_name(pod)} in namespace {self.namespace}: "
@@ -249,7 +260,7 @@ class KubernetesBackend(Backend):
         except (OSError, _Urllib3Error) as exc:
             raise LaunchError(f"cannot reach the Kubernetes API: {exc}") from None
 
-    def run(self, pod: V1Pod, execution: Execution) -> AttemptResult:
+    def run(self, pod: Any, execution: Execution) -> AttemptResult:
         name = _pod_name(pod)
         t0 = time.monotonic()
         created = self._create(pod, execution)
@@ -398,7 +409,7 @@ class KubernetesBackend(Backend):
 
     # --- detached runs ------------------------------------------------------------------
 
-    def submit(self, pod: V1Pod, execution: Execution) -> RunHandle:
+    def submit(self, pod: Any, execution: Execution) -> RunHandle:
         created = self._create(pod, execution)
         return RunHandle(
             self.name, execution.id, execution.attempt, created.metadata.name, self.namespace

@@ -22,11 +22,9 @@ from typing import IO, TYPE_CHECKING, Any
 from pack.errors import LaunchError
 from pack.launcher.backends.base import AttemptResult, Backend
 from pack.launcher.entrypoint import program_for
-from pack.launcher.podspec import container_env, primary_container
+from pack.launcher.podspec import container_env, manifest_of, primary_container
 
 if TYPE_CHECKING:
-    from kubernetes.client import V1Pod
-
     from pack.config import Config
     from pack.launcher.execution import Execution
 
@@ -51,14 +49,15 @@ class LocalBackend(Backend):
         self.work_root = work_root
         self.keep_workdir = keep_workdir
 
-    def command(self, pod: V1Pod) -> list[str]:
-        container = primary_container(pod)
-        argv = [*(container.command or []), *(container.args or [])]
+    def command(self, pod: Any) -> list[str]:
+        container = primary_container(manifest_of(pod))
+        argv = [str(a) for a in (*(container.get("command") or []), *(container.get("args") or []))]
         if not argv:
             raise LaunchError("the pod's primary container has no args")
         return program_for(argv)
 
-    def run(self, pod: V1Pod, execution: Execution) -> AttemptResult:
+    def run(self, pod: Any, execution: Execution) -> AttemptResult:
+        pod = manifest_of(pod)
         container = primary_container(pod)
         argv = self.command(pod)
         env = {**self.base_env, **container_env(container)}
@@ -67,7 +66,7 @@ class LocalBackend(Backend):
         workdir = Path(
             tempfile.mkdtemp(prefix=f"pack-{execution.id}-{execution.attempt}-", dir=self.work_root)
         )
-        deadline = pod.spec.active_deadline_seconds if pod.spec else None
+        deadline = (pod.get("spec") or {}).get("activeDeadlineSeconds")
         tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL_LINES)
         started = time.time()
         try:

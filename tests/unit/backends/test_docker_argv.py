@@ -7,9 +7,15 @@ from typing import Any
 import pytest
 
 from pack.errors import LaunchError
-from pack.launcher.backends.docker import _timestamp, docker_outcome, docker_run_argv
+from pack.launcher.backends.docker import _quantity, _timestamp, docker_outcome, docker_run_argv
 from pack.launcher.execution import Execution
-from pack.launcher.podspec import BundleInfo, PodTemplate, RenderOptions, render_pod
+from pack.launcher.podspec import (
+    BundleInfo,
+    PodTemplate,
+    RenderOptions,
+    from_dict,
+    render_manifest,
+)
 from pack.launcher.resources import Resources
 from pack.launcher.task import task
 
@@ -23,14 +29,17 @@ def limited(x: int) -> int:
     return x
 
 
-def argv_for(t: Any = limited, **kw: Any) -> Any:
-    pod = render_pod(
+def argv_for(t: Any = limited, *, model: bool = False, **kw: Any) -> Any:
+    """The argv for the manifest dict the run pipeline sends (or, with `model`, its V1Pod)."""
+    pod: Any = render_manifest(
         t,
         image=IMAGE,
         execution=EXECUTION,
         bundle=BUNDLE,
         options=kw.pop("options", RenderOptions()),
     )
+    if model:
+        pod = from_dict(pod)
     kw.setdefault("host_network", True)
     kw.setdefault("gpu_runtime", False)
     return docker_run_argv(pod, name="limited-rdock1-1", store_urls=[EXECUTION.store_url], **kw)
@@ -117,6 +126,67 @@ def test_unsupported_volume_is_named() -> None:
 
     with pytest.raises(LaunchError, match="'cfg'"):
         argv_for(withvol)
+
+
+MOUNTED = PodTemplate(
+    pod_spec={
+        "containers": [
+            {
+                "name": "primary",
+                "command": ["/bin/entry", "--flag"],
+                "volumeMounts": [
+                    {"name": "data", "mountPath": "/data", "readOnly": True},
+                    {"name": "scratch", "mountPath": "/scratch"},
+                ],
+            }
+        ],
+        "volumes": [
+            {"name": "data", "hostPath": {"path": "/srv/data"}},
+            {"name": "scratch", "emptyDir": {}},
+        ],
+    }
+)
+
+
+@pytest.mark.parametrize("model", [False, True], ids=["manifest", "V1Pod"])
+def test_volumes_and_command_from_a_template(model: bool) -> None:
+    @task(pod_template=MOUNTED, limits=Resources(cpu="1.5", mem="300M"))
+    def mounted(x: int) -> int:
+        return x
+
+    run = argv_for(mounted, model=model)
+    assert flag(run.argv, "-v")[:2] == ["/srv/data:/data:ro", "/scratch"]
+    assert flag(run.argv, "--entrypoint") == ["/bin/entry"]
+    image_at = run.argv.index(IMAGE)
+    assert run.argv[image_at + 1 : image_at + 3] == ["--flag", "pack-fast-execute"]
+    assert flag(run.argv, "--cpus") == ["1.5"] and flag(run.argv, "--memory") == ["300000000"]
+
+
+def test_a_manifest_and_its_v1pod_give_the_same_docker_run() -> None:
+    for t in (limited, secretive_task()):
+        assert argv_for(t) == argv_for(t, model=True)
+
+
+def secretive_task() -> Any:
+    @task(env={"TOKEN": "x"}, requests=Resources(cpu="250m"), timeout=5)
+    def other(x: int) -> int:
+        return x
+
+    return other
+
+
+@pytest.mark.parametrize(
+    "text", ["500m", "1", "1.5", "2Gi", "512Mi", "1Ki", "300M", "10G", "1e3", "1E-3", "100u", "7n"]
+)
+def test_quantities_parse_as_the_kubernetes_client_does(text: str) -> None:
+    from kubernetes.utils.quantity import parse_quantity
+
+    assert _quantity(text) == parse_quantity(text)
+
+
+def test_a_bad_quantity_is_a_launch_error_naming_it() -> None:
+    with pytest.raises(LaunchError, match="'2 GB'"):
+        _quantity("2 GB")
 
 
 def test_outcomes() -> None:

@@ -22,7 +22,14 @@ from pack.errors import LaunchError
 from pack.launcher.backends import kubernetes as kb
 from pack.launcher.credentials import credentials_manifest, pod_credentials
 from pack.launcher.execution import Execution
-from pack.launcher.podspec import BundleInfo, RenderOptions, merge_manifests, render_pod, to_dict
+from pack.launcher.podspec import (
+    BundleInfo,
+    RenderOptions,
+    from_dict,
+    merge_manifests,
+    render_manifest,
+    to_dict,
+)
 from pack.launcher.podtemplate_file import pod_template_manifest
 from pack.launcher.resources import Resources
 from pack.launcher.task import task
@@ -36,7 +43,8 @@ def job(x: int) -> int:
     return x
 
 
-def rendered(execution: Execution = EXECUTION) -> k.V1Pod:
+def manifest(execution: Execution = EXECUTION) -> dict[str, Any]:
+    """The pod as the run pipeline hands it to the backend: a manifest dict."""
     base = merge_manifests(
         pod_template_manifest(
             {"kind": "Pod", "spec": {"hostNetwork": True, "serviceAccountName": "runner"}}, "t"
@@ -48,13 +56,17 @@ def rendered(execution: Execution = EXECUTION) -> k.V1Pod:
             "primary",
         ),
     )
-    return render_pod(
+    return render_manifest(
         job,
         image="127.0.0.1:5000/t@sha256:" + "ab" * 32,
         execution=execution,
         bundle=BundleInfo("s3://bucket/pack/bundles/x.tar.zst", "sha256:" + "cd" * 32),
         options=RenderOptions(base_template=base),
     )
+
+
+def rendered(execution: Execution = EXECUTION) -> k.V1Pod:
+    return from_dict(manifest(execution))
 
 
 def with_state(pod: k.V1Pod, version: str, state: k.V1ContainerState | None, phase: str) -> k.V1Pod:
@@ -229,11 +241,21 @@ def test_each_attempt_is_a_new_valid_pod_with_its_attempt() -> None:
     api = FakeApi(reads=[])
     be, _ = backend(api)
     for attempt in (1, 2):
-        pod = rendered(EXECUTION.with_attempt(attempt))
+        pod = manifest(EXECUTION.with_attempt(attempt))  # a dict, as pack.launcher.run sends
         ScriptedWatch.segments = [
-            ([{"type": "MODIFIED", "object": with_state(pod, "2", DONE, "Succeeded")}], None)
+            (
+                [
+                    {
+                        "type": "MODIFIED",
+                        "object": with_state(from_dict(pod), "2", DONE, "Succeeded"),
+                    }
+                ],
+                None,
+            )
         ]
         be.run(pod, EXECUTION.with_attempt(attempt))
+    assert all(isinstance(p, k.V1Pod) for p in api.created)  # the client gets its model
+    assert to_dict(api.created[1]) == pod
     names = [p.metadata.name for p in api.created]
     assert names[0] != names[1] and names[1].endswith("-2")
     attempts = [
@@ -260,3 +282,13 @@ def test_api_refusal_is_one_line_with_the_reason() -> None:
     be, _ = backend(Refusing(reads=[]))
     with pytest.raises(LaunchError, match="403 Forbidden"):
         be.run(rendered(), EXECUTION)
+
+
+def test_a_manifest_the_client_model_refuses_is_one_line() -> None:
+    pod = manifest()
+    pod["spec"]["containers"].append({"image": "busybox:1"})  # a container needs a name
+    api = FakeApi(reads=[])
+    be, _ = backend(api)
+    with pytest.raises(LaunchError, match=r"is not a valid V1Pod") as info:
+        be.run(pod, EXECUTION)
+    assert "\n" not in str(info.value) and api.created == []
