@@ -37,7 +37,7 @@ def command(copy: str, store: str | None, output: str, file: str, args: tuple[st
     """Print the Kubernetes pod that would run TASK from FILE."""
     from pack.launcher.execution import Execution, new_execution_id
     from pack.launcher.images import image_for
-    from pack.launcher.podspec import BundleInfo, RenderOptions, render_pod, to_dict
+    from pack.launcher.podspec import BundleInfo, RenderOptions, render_manifest
     from pack.launcher.types.engine import TypeContext, default_engine
 
     config = config_from(store=store)
@@ -72,15 +72,13 @@ def command(copy: str, store: str | None, output: str, file: str, args: tuple[st
 
         options = RenderOptions(base_template=load_pod_template(config.pod_template))
     execution = Execution(new_execution_id(), config.project, config.domain, config.store_url)
-    pod = to_dict(
-        render_pod(
-            task,
-            image=image.ref,
-            execution=execution,
-            bundle=bundle,
-            spec_digest=image.spec_digest,
-            options=options,
-        )
+    pod = render_manifest(
+        task,
+        image=image.ref,
+        execution=execution,
+        bundle=bundle,
+        spec_digest=image.spec_digest,
+        options=options,
     )
     if output == "json":
         click.echo(json.dumps(pod, indent=2, sort_keys=True))

@@ -1,7 +1,7 @@
 """The run pipeline: package, publish, write inputs, render, run attempts, read back.
 
 An orchestrator over small parts: the packager (bundle), images (ref), the type
-engine (literals), podspec (pod) and a Backend (somewhere to run it). It reads no
+engine (literals), podspec (the pod, a manifest dict) and a Backend (somewhere to run it). It reads no
 environment: the CLI hands it the Config and the environment for the backend.
 """
 
@@ -24,7 +24,7 @@ from pack.launcher.backends.base import AttemptResult, Backend
 from pack.launcher.execution import Execution, new_execution_id
 from pack.launcher.images import ImageChoice, image_for
 from pack.launcher.load import TaskSource
-from pack.launcher.podspec import BundleInfo, RenderOptions, render_pod
+from pack.launcher.podspec import BundleInfo, RenderOptions, render_manifest
 from pack.launcher.task import Task
 from pack.launcher.types.engine import TypeContext, default_engine
 
@@ -290,7 +290,7 @@ def run(
         current = execution.with_attempt(attempt)
         result.execution = current
         with timings.phase("render"):
-            pod = render_pod(
+            pod = render_manifest(
                 task,
                 image=image.ref,
                 execution=current,

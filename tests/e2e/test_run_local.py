@@ -328,3 +328,34 @@ def test_readme_example_runs_with_nothing_configured(pack: Any) -> None:
     out = r.json()["outputs"]["o0"]
     assert out["folds"] == 3 and len(out["rmse_per_fold"]) == 3 and out["rows"] > 0
     assert r.json()["artifacts"].startswith("file://")
+
+
+def test_local_run_and_render_never_import_the_kubernetes_client(project: Any) -> None:
+    """`kubernetes` costs ~0.5 s to import: the local path renders the pod as a dict."""
+    import os
+    import subprocess
+    import sys
+
+    root = project(ML_PROJECT)
+    wf = str(root / "mlwf.py")
+    code = (
+        "import sys\n"
+        "from pack.cli import main\n"
+        "for argv in (\n"
+        f"    ['run', '--copy', 'all', '-o', 'json', {wf!r}, 'main', '--scale', '2'],\n"
+        f"    ['render', '--copy', 'all', {wf!r}, 'main'],\n"
+        "):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit as exc:\n"
+        "        assert not exc.code, (argv, exc.code)\n"
+        "print('LOADED', sorted(m for m in sys.modules if m.split('.')[0] == 'kubernetes'))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("PACK_BACKEND", "PACK_POD_TEMPLATE")}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    assert '"o0": 6.0' in out.stdout  # the run did run: mean 3.0 scaled by 2
+    assert "pack-fast-execute" in out.stdout  # and the pod was rendered
+    assert "LOADED []" in out.stdout
