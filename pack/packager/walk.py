@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -121,6 +120,16 @@ def list_files(root: Path, *, follow_links: bool = False) -> Listing:
     return listing
 
 
+def _left_out(rel: str, is_dir: bool, rules: tuple[RuleFile, ...], listing: Listing) -> bool:
+    """Record `rel` as excluded (warning when it looks like a secret) if the rules say so."""
+    decision = decide(rel, is_dir, rules)
+    if decision.excluded:
+        listing.excluded.append(Excluded(rel, decision.reason, is_dir))
+        if decision.secret:
+            listing.warnings.append(f"left out {rel}{'/' if is_dir else ''}: looks like a secret")
+    return decision.excluded
+
+
 def _visit(
     e: os.DirEntry[str],
     rel: str,
@@ -139,11 +148,7 @@ def _visit(
     if not is_dir and not stat.S_ISREG(mode):
         listing.excluded.append(Excluded(rel, "not a regular file (socket, fifo or device)"))
         return
-    decision = decide(rel, is_dir, rules)
-    if decision.excluded:
-        listing.excluded.append(Excluded(rel, decision.reason, is_dir))
-        if decision.secret:
-            listing.warnings.append(f"left out {rel}{'/' if is_dir else ''}: looks like a secret")
+    if _left_out(rel, is_dir, rules, listing):
         return
     if is_dir:
         subfolders.append((e.path, rel, rules))
@@ -162,11 +167,7 @@ def _visit_link(
     subfolders: list[tuple[str, str, tuple[RuleFile, ...]]],
 ) -> None:
     # git treats a link as a file whatever it points to.
-    decision = decide(rel, False, rules)
-    if decision.excluded:
-        listing.excluded.append(Excluded(rel, decision.reason))
-        if decision.secret:
-            listing.warnings.append(f"left out {rel}: looks like a secret")
+    if _left_out(rel, False, rules, listing):
         return
     target = os.readlink(path)
     resolved = os.path.realpath(path)
@@ -179,7 +180,7 @@ def _visit_link(
         return
     if not follow_links:
         raise PackageError(
-            f"symlink {rel} -> {os.readlink(path)} points outside the source root {real_root}; "
+            f"symlink {rel} -> {target} points outside the source root {real_root}; "
             "remove it, list it in .packignore, or follow links explicitly"
         )
     try:
@@ -189,9 +190,7 @@ def _visit_link(
             f"symlink {rel} -> {target} is dangling and points outside the source root"
         ) from None
     if stat.S_ISDIR(target_st.st_mode):
-        if decide(rel, True, rules).excluded:
-            listing.excluded.append(Excluded(rel, decide(rel, True, rules).reason, True))
-        else:
+        if not _left_out(rel, True, rules, listing):
             subfolders.append((resolved, rel, rules))
     elif stat.S_ISREG(target_st.st_mode):
         listing.files.append(_entry(rel, resolved, target_st, "file"))
@@ -200,5 +199,3 @@ def _visit_link(
             Excluded(rel, "link to a non-regular file (socket, fifo or device)")
         )
 
-
-OnWarning = Callable[[str], None]
