@@ -198,4 +198,3 @@ def _visit_link(
         listing.excluded.append(
             Excluded(rel, "link to a non-regular file (socket, fifo or device)")
         )
-
