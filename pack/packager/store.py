@@ -93,36 +93,31 @@ class FileStore:
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
-    def put_file(self, key: str, path: Path, *, if_absent: bool = False) -> bool:
+    def _put(self, key: str, fill: Callable[[BinaryIO], object], if_absent: bool) -> bool:
         dest = self._path(key)
         if if_absent and dest.is_file():
             return False
         try:
-            with open(path, "rb") as src:
-                atomic_write(dest, lambda f: shutil.copyfileobj(src, f, 1 << 20))
+            atomic_write(dest, fill)
         except OSError as exc:
             raise StoreError(f"cannot write {self.url(key)}: {exc.strerror or exc}") from None
         return True
+
+    def put_file(self, key: str, path: Path, *, if_absent: bool = False) -> bool:
+        try:
+            src = open(path, "rb")
+        except OSError as exc:
+            raise StoreError(
+                f"cannot upload {path} to {self.url(key)}: {exc.strerror or exc}"
+            ) from None
+        with src:
+            return self.put_fileobj(key, src, if_absent=if_absent)
 
     def put_fileobj(self, key: str, fileobj: BinaryIO, *, if_absent: bool = False) -> bool:
-        dest = self._path(key)
-        if if_absent and dest.is_file():
-            return False
-        try:
-            atomic_write(dest, lambda f: shutil.copyfileobj(fileobj, f, 1 << 20))
-        except OSError as exc:
-            raise StoreError(f"cannot write {self.url(key)}: {exc.strerror or exc}") from None
-        return True
+        return self._put(key, lambda out: shutil.copyfileobj(fileobj, out, 1 << 20), if_absent)
 
     def put_bytes(self, key: str, data: bytes, *, if_absent: bool = False) -> bool:
-        dest = self._path(key)
-        if if_absent and dest.is_file():
-            return False
-        try:
-            atomic_write(dest, lambda f: f.write(data))
-        except OSError as exc:
-            raise StoreError(f"cannot write {self.url(key)}: {exc.strerror or exc}") from None
-        return True
+        return self._put(key, lambda out: out.write(data), if_absent)
 
     def get_file(self, key: str, dest: Path) -> None:
         src = self._path(key)

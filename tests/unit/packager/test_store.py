@@ -58,3 +58,11 @@ def test_missing_objects_are_errors_naming_the_url(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="not found"):
         download_url(url, tmp_path / "dest")
     assert not (tmp_path / "dest").exists()
+
+
+def test_unreadable_upload_source_is_named_and_writes_nothing(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "s")
+    missing = tmp_path / "no-such.bin"
+    with pytest.raises(StoreError, match=f"cannot upload {missing} to .*bundles/k.tar.zst"):
+        store.put_file("bundles/k.tar.zst", missing)
+    assert not (tmp_path / "s").exists() or list((tmp_path / "s").rglob("*")) == []
