@@ -277,10 +277,10 @@ def _validate(spec: ImageSpec) -> None:
         c.set("platform", ",".join(parts))
     index = c.opt_str("pip_index_url")
     if index is not None and not URL_RE.match(index):
-        raise c.fail("pip_index_url", f"{_redact(index)!r} is not an http(s) URL")
+        raise c.fail("pip_index_url", f"{redact_url(index)!r} is not an http(s) URL")
     for url in c.str_tuple("pip_extra_index_urls"):
         if not URL_RE.match(url):
-            raise c.fail("pip_extra_index_urls", f"{_redact(url)!r} is not an http(s) URL")
+            raise c.fail("pip_extra_index_urls", f"{redact_url(url)!r} is not an http(s) URL")
     secrets = spec.secret_mounts
     if isinstance(secrets, (list, tuple, set, frozenset, str)):
         ids = (secrets,) if isinstance(secrets, str) else tuple(secrets)
@@ -343,23 +343,23 @@ def _check_entrypoint(c: _Check, value: Any) -> None:
     c.set("entrypoint", tuple(value))
 
 
-def _redact(url: str) -> str:
-    """An index URL with any user:password removed, for messages and hash inputs."""
+def redact_url(url: str) -> str:
+    """An index URL with any user:password removed, for messages and hash inputs.
+
+    A value without a scheme (`user:pw@host/simple`, a common slip) is redacted too:
+    it is echoed by the error that rejects it.
+    """
     scheme, sep, rest = url.partition("://")
     if not sep:
-        return url
+        scheme, rest = "", url
     netloc, slash, path = rest.partition("/")
     if "@" in netloc:
         netloc = netloc.rpartition("@")[2]
-    return f"{scheme}://{netloc}{slash}{path}"
+    return f"{scheme}{sep}{netloc}{slash}{path}"
 
 
 def url_has_credentials(url: str) -> bool:
-    return _redact(url) != url
-
-
-def redact_url(url: str) -> str:
-    return _redact(url)
+    return redact_url(url) != url
 
 
 def check_tag_format(tag_format: str, *, prefix: str = "tag_format") -> None:

@@ -50,10 +50,15 @@ def test_invalid_name(name: str) -> None:
         ImageSpec(name=name)
 
 
-def test_credentials_in_index_url_are_not_echoed() -> None:
-    with pytest.raises(SpecError) as info:
-        ImageSpec(name="img", pip_index_url="gopher://user:hunter2@host/simple")
-    assert "hunter2" not in str(info.value)
+@pytest.mark.parametrize(
+    "url", ["gopher://user:hunter2@host/simple", "user:hunter2@host/simple", "user:hunter2@host"]
+)
+@pytest.mark.parametrize("fieldname", ["pip_index_url", "pip_extra_index_urls"])
+def test_credentials_in_index_url_are_not_echoed(url: str, fieldname: str) -> None:
+    value: object = url if fieldname == "pip_index_url" else [url]
+    with pytest.raises(SpecError, match=fieldname) as info:
+        ImageSpec(name="img", **{fieldname: value})  # type: ignore[arg-type]
+    assert "hunter2" not in str(info.value) and "host" in str(info.value)
 
 
 def test_lists_are_stored_as_tuples_and_maps_frozen() -> None:
