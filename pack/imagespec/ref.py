@@ -7,9 +7,10 @@ from dataclasses import dataclass, replace
 
 from pack.digest import Digest
 
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_REPO_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
-_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+# docker/distribution reference grammar: one path component, a repository path, a tag.
+COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+REPOSITORY_RE = re.compile(rf"^{COMPONENT}(?:/{COMPONENT})*$")
+TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
 @dataclass(frozen=True)
@@ -40,14 +41,14 @@ class ImageRef:
         colon = text.rfind(":")
         if colon > last_slash:
             text, tag = text[:colon], text[colon + 1 :]
-            if not _TAG_RE.match(tag):
+            if not TAG_RE.match(tag):
                 raise ValueError(f"invalid image reference {original!r}: bad tag {tag!r}")
         registry: str | None = None
         first, sep, rest = text.partition("/")
         # Docker's rule: the first component is a registry host if it looks like one.
         if sep and ("." in first or ":" in first or first == "localhost"):
             registry, text = first, rest
-        if not _REPO_RE.match(text):
+        if not REPOSITORY_RE.match(text):
             raise ValueError(f"invalid image reference {original!r}: bad repository {text!r}")
         return cls(registry=registry, repository=text, tag=tag, digest=digest)
 
@@ -69,7 +70,7 @@ class ImageRef:
         return replace(self, digest=value)
 
     def with_tag(self, tag: str) -> ImageRef:
-        if not _TAG_RE.match(tag):
+        if not TAG_RE.match(tag):
             raise ValueError(f"invalid tag {tag!r}")
         return replace(self, tag=tag)
 

@@ -18,17 +18,14 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pack.errors import SpecError
+from pack.imagespec.ref import COMPONENT, REPOSITORY_RE, TAG_RE
 
 DEFAULT_PLATFORM = "linux/amd64"
 
-# docker/distribution reference grammar, one path component and a whole repository path.
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-NAME_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
-TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 REGISTRY_RE = re.compile(
     r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
     r"|\[[0-9A-Fa-f:]+\])(?::[0-9]+)?"
-    rf"(?:/{_COMPONENT})*$"
+    rf"(?:/{COMPONENT})*$"
 )
 PYTHON_RE = re.compile(r"^3\.[0-9]{1,2}(?:\.[0-9]{1,3})?$")
 PLATFORM_RE = re.compile(
@@ -231,7 +228,7 @@ def _opt_path_str(value: Any) -> Any:
 
 def _validate(spec: ImageSpec) -> None:
     c = _Check(spec)
-    if not isinstance(spec.name, str) or not NAME_RE.match(spec.name):
+    if not isinstance(spec.name, str) or not REPOSITORY_RE.match(spec.name):
         raise SpecError(
             f"ImageSpec: name: {spec.name!r} is not a valid image repository name "
             "(lowercase letters, digits, '.', '_', '-', '/' separated)"
