@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from pack.digest import CHUNK
+from pack.digest import Digest
 from pack.errors import PackageError
 from pack.packager.store import atomic_write
 from pack.packager.walk import FileEntry
@@ -61,16 +61,12 @@ def stamp_of(entry: FileEntry) -> Stamp:
 
 
 def hash_file(entry: FileEntry) -> str:
-    h = hashlib.sha256()
     try:
-        with open(entry.source, "rb") as f:
-            for chunk in iter(lambda: f.read(CHUNK), b""):
-                h.update(chunk)
+        return Digest.of_file(entry.source).hex
     except FileNotFoundError:
         raise PackageError(f"{entry.path} vanished while it was being hashed") from None
     except OSError as exc:
         raise PackageError(f"cannot read {entry.path}: {exc.strerror or exc}") from None
-    return h.hexdigest()
 
 
 def content_hashes(
