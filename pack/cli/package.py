@@ -14,23 +14,21 @@ if TYPE_CHECKING:
     from pack.packager.walk import Excluded
 
 
-def _size(n: int) -> str:
-    from pack.packager.publish import _fmt_bytes
-
-    return _fmt_bytes(n)
-
-
 def _excluded_json(excluded: tuple[Excluded, ...]) -> list[dict[str, Any]]:
     return [{"path": x.path + ("/" if x.is_dir else ""), "reason": x.reason} for x in excluded]
 
 
 def _print_list(plan: PackagePlan) -> None:
+    from pack.packager.publish import format_bytes
+
     paths = [e.path + (f" -> {e.link_target}" if e.kind == "symlink" else "") for e in plan.entries]
     if common.is_tty():
         from rich.console import Console
         from rich.tree import Tree
 
-        tree = Tree(f"[bold]{plan.root}[/bold] ({len(paths)} files, {_size(plan.total_bytes)})")
+        tree = Tree(
+            f"[bold]{plan.root}[/bold] ({len(paths)} files, {format_bytes(plan.total_bytes)})"
+        )
         nodes: dict[str, Tree] = {"": tree}
         for path in paths:
             parts = path.split(" -> ")[0].split("/")
@@ -104,8 +102,7 @@ def command(
     output: str,
 ) -> None:
     """Bundle SRC (default: the entry's project root, else the current folder) and upload it once."""
-    from pack.packager.publish import find_source_root, plan_package, publish
-    from pack.packager.store import open_store
+    from pack.packager.publish import find_source_root, format_bytes, plan_package, publish_to
 
     config = common.config_from(store=store, compression=compression)
     warnings: list[str] = []
@@ -157,13 +154,12 @@ def command(
         else:
             _print_list(plan)
         return
-    tmp_dir = config.cache_dir / "packager" / "tmp"
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    ref = publish(
+    ref = publish_to(
         plan,
-        open_store(config.store_url, endpoint_url=config.s3_endpoint_url),
+        config.store_url,
+        cache_dir=config.cache_dir,
         compression=config.compression,
-        tmp_dir=tmp_dir,
+        endpoint_url=config.s3_endpoint_url,
     )
     if output == "json":
         common.echo_json(
@@ -181,7 +177,7 @@ def command(
         )
         return
     state = "uploaded" if ref.uploaded else "already in the store"
-    click.echo(f"{ref.files} files, {_size(ref.bytes)}, {ref.digest.short()} {state}")
-    largest = ", ".join(f"{p} ({_size(n)})" for p, n in ref.largest[:3])
+    click.echo(f"{ref.files} files, {format_bytes(ref.bytes)}, {ref.digest.short()} {state}")
+    largest = ", ".join(f"{p} ({format_bytes(n)})" for p, n in ref.largest[:3])
     click.echo(f"largest: {largest}")
     click.echo(ref.url)

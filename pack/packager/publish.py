@@ -82,7 +82,7 @@ def find_source_root(entry: Path) -> Path:
     return folder
 
 
-def _fmt_bytes(n: int) -> str:
+def format_bytes(n: int) -> str:
     size = float(n)
     for unit in ("B", "KiB", "MiB", "GiB"):
         if size < 1024 or unit == "GiB":
@@ -101,18 +101,18 @@ def guardrails(entries: tuple[FileEntry, ...], max_bytes: int, root: Path) -> li
     total = sum(e.size for e in entries)
     ranked = sorted(entries, key=lambda e: (-e.size, e.path))
     if total > max_bytes:
-        worst = ", ".join(f"{e.path} ({_fmt_bytes(e.size)})" for e in ranked[:LARGEST])
+        worst = ", ".join(f"{e.path} ({format_bytes(e.size)})" for e in ranked[:LARGEST])
         raise PackageError(
-            f"bundle of {_fmt_bytes(total)} exceeds the limit of {_fmt_bytes(max_bytes)}; largest: {worst}",
+            f"bundle of {format_bytes(total)} exceeds the limit of {format_bytes(max_bytes)}; largest: {worst}",
             hint="list big files in .packignore, or raise max_bundle_bytes",
         )
     warnings = [
-        f"{e.path} is {_fmt_bytes(e.size)} (over {_fmt_bytes(WARN_FILE_BYTES)}); consider .packignore"
+        f"{e.path} is {format_bytes(e.size)} (over {format_bytes(WARN_FILE_BYTES)}); consider .packignore"
         for e in ranked
         if e.size > WARN_FILE_BYTES
     ]
     if total > WARN_BUNDLE_BYTES:
-        warnings.append(f"bundle is {_fmt_bytes(total)} (over 100 MB)")
+        warnings.append(f"bundle is {format_bytes(total)} (over 100 MB)")
     return warnings
 
 
@@ -256,6 +256,20 @@ def package_and_publish(
         follow_links=follow_links,
         on_warning=on_warning,
     )
+    return publish_to(
+        plan, store_url, cache_dir=cache_dir, compression=compression, endpoint_url=endpoint_url
+    )
+
+
+def publish_to(
+    plan: PackagePlan,
+    store_url: str,
+    *,
+    cache_dir: Path,
+    compression: str = "zstd",
+    endpoint_url: str | None = None,
+) -> BundleRef:
+    """`publish` to the store at `store_url`, archiving under `cache_dir` (not /tmp: same disk)."""
     tmp_dir = cache_dir / "packager" / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
     return publish(
