@@ -26,11 +26,15 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pack.digest import Digest
 from pack.errors import BuildError, UsageError
 from pack.imagespec.builders.base import BuildRequest, BuildResult, Progress
 from pack.imagespec.ref import ImageRef
+
+if TYPE_CHECKING:
+    from pack.config import Config
 
 TAIL_LINES = 25
 ENGINE_TTL = 600  # seconds a detected engine (CLI kind, network) is trusted
@@ -201,19 +205,16 @@ class DockerBuilder:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, config: object, environ: Mapping[str, str]) -> DockerBuilder:
+    def from_config(cls, config: Config, environ: Mapping[str, str]) -> DockerBuilder:
         """`environ` is the process environment the CLI passes down (PATH, HOME, proxies)."""
         env = dict(environ)
-        docker_host = getattr(config, "docker_host", None)
-        docker_config = getattr(config, "docker_config", None)
-        if docker_host:
-            env["DOCKER_HOST"] = docker_host
-        if docker_config:
-            env["DOCKER_CONFIG"] = str(docker_config)
+        if config.docker_host:
+            env["DOCKER_HOST"] = config.docker_host
+        if config.docker_config:
+            env["DOCKER_CONFIG"] = str(config.docker_config)
         env["DOCKER_BUILDKIT"] = "1"
-        cache_dir = getattr(config, "cache_dir", None)
-        state = Path(cache_dir) / "docker-engine.json" if cache_dir else None
-        return cls(cli=getattr(config, "docker_cli", None), env=env, state_file=state)
+        state = config.cache_dir / "docker-engine.json"
+        return cls(cli=config.docker_cli, env=env, state_file=state)
 
     # ---- detection (once per builder)
 
