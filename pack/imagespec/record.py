@@ -12,14 +12,14 @@ A corrupt or unreadable record is treated as empty: it is a cache, not a truth.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from pack.atomic import atomic_write
 
 RECORD_VERSION = 1
 FILE_NAME = "image-record.json"
@@ -117,16 +117,9 @@ class ImageRecord:
             "version": RECORD_VERSION,
             "entries": {k: asdict(v) for k, v in sorted(entries.items())},
         }
+        data = json.dumps(payload, indent=1, sort_keys=True).encode("utf-8")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".record-", dir=self.path.parent)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as f:
-                    json.dump(payload, f, indent=1, sort_keys=True)
-                os.replace(tmp, self.path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            atomic_write(self.path, lambda f: f.write(data))
         except OSError:
             # The record only saves time; failing to write it must not fail a build.
             pass

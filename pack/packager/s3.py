@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlparse
 
+from pack.atomic import atomic_write
 from pack.errors import StoreError
-from pack.packager.store import atomic_write, check_key
+from pack.packager.store import check_key
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
 PART_SIZE = 16 * 1024 * 1024

@@ -15,9 +15,9 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from pack.atomic import atomic_write
 from pack.digest import Digest
 from pack.errors import PackageError
-from pack.packager.store import atomic_write
 from pack.packager.walk import FileEntry
 
 CACHE_VERSION = 1

@@ -8,14 +8,13 @@ aborts a multipart upload that fails midway.
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Protocol, runtime_checkable
 from urllib.parse import unquote, urlparse
 
+from pack.atomic import atomic_write
 from pack.errors import StoreError
 
 SUPPORTED = "file:///absolute/path or s3://bucket/prefix"
@@ -57,25 +56,6 @@ def check_key(key: str) -> str:
             f"invalid store key {key!r}: expected a relative path like 'bundles/x.tar.zst'"
         )
     return key
-
-
-def atomic_write(dest: Path, fill: Callable[[BinaryIO], object]) -> None:
-    """Write `dest` via a temp file in its folder and os.replace, so readers see all or nothing."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fill(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 class FileStore:

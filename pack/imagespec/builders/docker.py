@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pack.atomic import atomic_write
 from pack.digest import Digest
 from pack.errors import BuildError, UsageError
 from pack.imagespec.builders.base import BuildRequest, BuildResult, Progress
@@ -272,13 +273,11 @@ class DockerBuilder:
             "buildx": engine.buildx,
             "network": engine.network,
         }
+        data = json.dumps(payload).encode("utf-8")
         try:
-            self.state_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.state_file.with_name(f".{self.state_file.name}.{os.getpid()}")
-            tmp.write_text(json.dumps(payload))
-            os.replace(tmp, self.state_file)
+            atomic_write(self.state_file, lambda f: f.write(data))
         except OSError:
-            pass
+            pass  # remembering only saves three docker calls next time
 
     def _detect(self) -> Engine:
         if self._cli:
