@@ -142,6 +142,7 @@ def command(
 
     if check and force:
         raise UsageError("--check and --force contradict each other; use one")
+    secret_sources = _parse_secrets(secrets)
     config = config_from()
     specs = load_specs(spec_file)
     if dry_run:
@@ -153,17 +154,17 @@ def command(
 
     progress: PlainProgress | RichProgress
     progress = RichProgress() if is_tty() and output != "json" else PlainProgress()
-    resolver = resolver_from_config(
-        config,
-        os.environ,
-        progress=progress,
-        force=force,
-        check=check,
-        push=not no_push,
-        secret_sources=_parse_secrets(secrets),
-        jobs=jobs,
-    )
     try:
+        resolver = resolver_from_config(
+            config,
+            os.environ,
+            progress=progress,
+            force=force,
+            check=check,
+            push=not no_push,
+            secret_sources=secret_sources,
+            jobs=jobs,
+        )
         outcomes = ensure_all(specs, defaults_from_config(config), resolver)
     finally:
         progress.close()

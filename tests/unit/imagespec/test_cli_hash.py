@@ -106,3 +106,13 @@ def test_hash_imports_nothing_heavy(spec_folder: Callable[..., Path]) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "HEAVY []" in out.stdout
+
+
+@pytest.mark.parametrize("value", ["nope", "=x", "id="])
+def test_build_bad_secret_flag_is_one_line_exit_2(
+    spec_folder: Callable[..., Path], value: str
+) -> None:
+    folder = spec_folder(SPECS, FILES)
+    out = pack("build", "--secret", value, str(folder / "spec.py"))
+    assert out.returncode == 2
+    assert out.stderr == f"pack: error: --secret {value!r}: expected ID=PATH\n"
