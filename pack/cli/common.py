@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
@@ -31,5 +31,6 @@ def echo_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, sort_keys=True, default=str))
 
 
-def is_tty() -> bool:
-    return sys.stderr.isatty() and not os.environ.get("CI")
+def is_tty(stream: TextIO | None = None) -> bool:
+    """Whether `stream` (default stderr, where progress goes) is a terminal outside CI."""
+    return (stream or sys.stderr).isatty() and not os.environ.get("CI")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +23,7 @@ def _print_list(plan: PackagePlan) -> None:
     from pack.packager.publish import format_bytes
 
     paths = [e.path + (f" -> {e.link_target}" if e.kind == "symlink" else "") for e in plan.entries]
-    if common.is_tty():
+    if common.is_tty(sys.stdout):  # the tree goes to stdout: piped, it prints plain paths
         from rich.console import Console
         from rich.tree import Tree
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -208,7 +209,7 @@ def test_list_draws_a_tree_on_a_tty(
     from pack.cli.package import _print_list
 
     write(tree, {"pkg/a.py": "", "pkg/sub/b.py": "", "top.py": "", "x.pyc": ""})
-    monkeypatch.setattr(common, "is_tty", lambda: True)
+    monkeypatch.setattr(common, "is_tty", lambda stream=None: stream is sys.stdout)
     _print_list(plan_package(tree, "all", None, cache_dir=None))
     out = capsys.readouterr().out
     for text in (
