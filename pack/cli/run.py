@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from pack.cli.common import config_from, echo_json
+from pack.cli.common import config_from, echo_json, output_option
 
 CONTEXT = {
     "help_option_names": ["-h", "--help"],
@@ -83,14 +83,7 @@ def resolve_task(
 )
 @click.option("--project", default=None, help="Project recorded on the execution.")
 @click.option("--domain", default=None, help="Domain recorded on the execution.")
-@click.option(
-    "--output",
-    "-o",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Report format.",
-)
+@output_option
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def command(

@@ -13,8 +13,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -148,19 +146,11 @@ def write_run_record(
     record: RunRecord, cache_dir: Path, *, endpoint_url: str | None = None
 ) -> None:
     """Atomically in the cache dir, and beside the artifacts in the store."""
+    from pack.atomic import atomic_write
     from pack.packager.store import write_url
 
     data = record.to_json()
-    path = record_path(cache_dir, record.execution_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".run-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(record_path(cache_dir, record.execution_id), lambda f: f.write(data))
     write_url(record_url(record.store_url, record.execution_id), data, endpoint_url=endpoint_url)
 
 

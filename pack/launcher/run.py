@@ -235,8 +235,8 @@ def run(
 ) -> RunResult:
     """Run `task` with `inputs` through `backend`; never raises for a task failure
     (see RunResult.succeeded / .failure()), raises PackError when pack cannot run it."""
-    from pack.packager.publish import plan_package, publish
-    from pack.packager.store import open_store, write_url
+    from pack.packager.publish import plan_package, publish_to
+    from pack.packager.store import write_url
 
     timings = Timings()
     endpoint = config.s3_endpoint_url
@@ -253,13 +253,12 @@ def run(
                 on_warning=on_warning,
             )
         with timings.phase("publish"):
-            tmp_dir = config.cache_dir / "packager" / "tmp"
-            tmp_dir.mkdir(parents=True, exist_ok=True)
-            bundle = publish(
+            bundle = publish_to(
                 plan,
-                open_store(config.store_url, endpoint_url=endpoint),
+                config.store_url,
+                cache_dir=config.cache_dir,
                 compression=config.compression,
-                tmp_dir=tmp_dir,
+                endpoint_url=endpoint,
             )
     with timings.phase("image"):
         image: ImageChoice = image_for(task.image, config)
