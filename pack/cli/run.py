@@ -124,7 +124,7 @@ def command(
             backend=be,
             copy=copy,
             on_warning=lambda m: click.echo(f"pack: warning: {m}", err=True),
-            on_attempt=lambda a, e: _report_attempt(a, e, task.retries),
+            on_attempt=lambda a, e: _report_attempt(a, e, task.retries + 1),
             **remote,
         )
     finally:
@@ -143,7 +143,8 @@ def command(
             err=True,
         )
     if not result.succeeded:
-        raise result.failure()
+        # Every backend streamed the container's output to stderr (log_sink above).
+        raise result.failure(log_shown=True)
 
 
 def _remote_setup(
@@ -231,14 +232,19 @@ def _report_detached(result: Any, output: str) -> None:
     )
 
 
-def _report_attempt(attempt: Any, error: Any, retries: int) -> None:
-    if attempt.succeeded or attempt.attempt > retries:
+def _report_attempt(attempt: Any, error: Any, max_attempts: int) -> None:
+    from pack.launcher.run import retryable
+
+    if attempt.succeeded or attempt.attempt >= max_attempts or not retryable(attempt, error):
         return
-    if error is not None and error.recoverable:
-        click.echo(
-            f"pack: attempt {attempt.attempt} failed with {error.code} (recoverable); retrying",
-            err=True,
-        )
+    why = (
+        f"{error.code} (recoverable)"
+        if error is not None
+        else attempt.reason or attempt.message or "no error document"
+    )
+    click.echo(
+        f"pack: attempt {attempt.attempt} of {max_attempts} failed with {why}; retrying", err=True
+    )
 
 
 def _plain(value: Any) -> str:

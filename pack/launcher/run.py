@@ -52,6 +52,7 @@ class RunResult:
     outputs: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     image_info: dict[str, Any] = field(default_factory=dict)  # remote backends: status, digest
+    max_attempts: int = 1  # 1 + the task's retries (1 when detached)
     handle: Any = None  # RunHandle of a detached attempt
 
     @property
@@ -62,14 +63,27 @@ class RunResult:
     def error(self) -> ErrorInfo | None:
         return self.errors[-1] if self.errors else None
 
-    def failure(self) -> TaskFailed:
+    def failure(self, *, log_shown: bool = False) -> TaskFailed:
+        """The error a failed run ends with. `log_shown`: the container's output was
+        streamed to the user, so a traceback the attempt printed is not repeated; the
+        error then names the exception and where its error document lives."""
         last = self.attempts[-1]
         err = self.error
         n = len(self.attempts)
-        head = f"task {self.task} failed (execution {self.execution.id}, attempt {n} of {n})"
+        head = f"task {self.task} failed (execution {self.execution.id}, attempt {n} of {self.max_attempts}"
+        head += "; not retried)" if n < self.max_attempts else ")"
         if err is not None:
             who = "in the task's code" if err.user else "in pack's runtime"
-            body = f"{head}: {err.code} {who}:\n{err.message.rstrip()}"
+            message = err.message.rstrip()
+            if log_shown and message and message in last.log_tail:
+                lines = [line for line in message.splitlines() if line.strip()]
+                summary = lines[-1] if err.user else lines[0]
+                body = (
+                    f"{head}: {summary} ({who}; traceback above, "
+                    f"error document {self.execution.errors_url})"
+                )
+            else:
+                body = f"{head}: {err.code} {who}:\n{message}"
         else:
             detail = last.message or last.reason or "no error document was written"
             body = f"{head}: {detail}"
@@ -190,6 +204,14 @@ def read_error(execution: Execution, *, endpoint_url: str | None = None) -> Erro
     )
 
 
+def retryable(outcome: AttemptResult, error: ErrorInfo | None) -> bool:
+    """Whether a failed attempt is worth another: errors.pb says so, else the backend
+    (a timeout or a pod failure it marks non-recoverable is not retried)."""
+    if error is not None:
+        return error.recoverable
+    return outcome.reason != "DeadlineExceeded" and outcome.details.get("recoverable") != "false"
+
+
 def _task_marks(execution: Execution, endpoint_url: str | None) -> dict[str, float]:
     import json
 
@@ -283,9 +305,10 @@ def run(
         image=image.ref,
         bundle=bundle,
         image_info=image_info,
+        max_attempts=1 if detach else task.retries + 1,
     )
     info = None if bundle is None else BundleInfo(bundle.url, str(bundle.digest))
-    for attempt in range(1, task.retries + 2):
+    for attempt in range(1, result.max_attempts + 1):
         current = execution.with_attempt(attempt)
         result.execution = current
         with timings.phase("render"):
@@ -311,13 +334,7 @@ def run(
         if outcome.succeeded:
             timings.values.update(_attempt_timings(outcome, _task_marks(current, endpoint)))
             break
-        retryable = (
-            error.recoverable
-            if error is not None
-            else outcome.reason != "DeadlineExceeded"
-            and outcome.details.get("recoverable") != "false"
-        )
-        if not retryable:
+        if not retryable(outcome, error):
             break
 
     if result.succeeded:

@@ -236,6 +236,13 @@ def test_failing_task_shows_user_traceback_and_exit_code(pack: Any, project: Any
     assert 'boom_mod.py", line 5, in inner' in r.err
     assert "pack/launcher" not in r.err
     assert r.out == ""
+    # The streamed log showed the traceback; the final error names the exception and
+    # the error document instead of printing the traceback a second time.
+    assert r.err.count("Traceback (most recent call last)") == 1
+    last = r.err.rstrip().splitlines()[-1]
+    assert last.startswith("pack: error: task boom_mod.explode failed")
+    assert "attempt 1 of 1): ValueError: boom 42" in last
+    assert last.endswith("/attempts/1/errors.pb)")
 
 
 RETRY = """
@@ -267,9 +274,13 @@ def test_recoverable_failure_is_retried(pack: Any, project: Any) -> None:
     assert doc["attempts"][0]["error"]["recoverable"] is True
     assert "retrying" in r.err
 
+    assert "attempt 1 of 3 failed with Recoverable (recoverable); retrying" in r.err
+
     r = pack("run", "-o", "json", str(root / "retry_mod.py"), "flaky", "--fail-until", "9")
     assert r.code == 1
     assert len(r.json()["attempts"]) == 3  # 1 + retries, then it gives up
+    assert "attempt 3 of 3): pack.launcher.errors.Recoverable: transient on attempt 3" in r.err
+    assert "attempt 3 of 3 failed" not in r.err  # the last attempt announces no retry
 
 
 def test_non_recoverable_failure_is_not_retried(pack: Any, project: Any) -> None:
@@ -280,6 +291,8 @@ def test_non_recoverable_failure_is_not_retried(pack: Any, project: Any) -> None
     assert len(doc["attempts"]) == 1
     assert doc["attempts"][0]["error"]["code"] == "KeyError"
     assert doc["attempts"][0]["error"]["user"] is True
+    assert "(execution " + doc["execution_id"] + ", attempt 1 of 3; not retried)" in r.err
+    assert "retrying" not in r.err
 
 
 def test_bad_cli_values_are_refused_naming_the_parameter(pack: Any, project: Any) -> None:
