@@ -286,7 +286,7 @@ def run_task(
     from pack.launcher.context import context_from_env, reset_context, set_context
     from pack.launcher.errors import Recoverable
     from pack.launcher.resolver import ResolverError, load_resolver
-    from pack.launcher.types.engine import TypeContext, default_engine
+    from pack.launcher.types.engine import TypeContext, default_engine, type_name
     from pack.packager.store import read_url, write_url
 
     marks = {"execute_start": _STARTED, **_read_fetch_timing(env)}
@@ -318,13 +318,19 @@ def run_task(
     finally:
         marks["task_end"] = time.time()
         reset_context(token)
-    values = {next(iter(task.interface.outputs)): result} if task.interface.outputs else {}
+    outputs = task.interface.outputs
     try:
-        out = engine.to_literal_map(values, task.interface.outputs, tctx)
+        out = LiteralMap(
+            literals={k: engine.to_literal(result, tp, tctx) for k, tp in outputs.items()}
+        )
     except (StoreError, OSError) as exc:
         raise Failure(exc, user=False, recoverable=True, step="store outputs") from exc
     except Exception as exc:  # a value that does not match the declared return type
-        raise Failure(exc, user=True, recoverable=False, step="convert outputs") from exc
+        # One line naming the annotation: pack's frames and the output's wire name
+        # would tell the user nothing.
+        declared = ", ".join(type_name(tp) for tp in outputs.values())
+        wrong = TypeError(f"{module}.{name} returned a value that is not `-> {declared}`: {exc}")
+        raise Failure(wrong, user=True, recoverable=False, step="convert outputs") from exc
     _step(
         "write outputs",
         lambda: write_url(f"{output_prefix.rstrip('/')}/outputs.pb", out.SerializeToString()),

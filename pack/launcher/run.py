@@ -78,9 +78,9 @@ class RunResult:
             if log_shown and message and message in last.log_tail:
                 lines = [line for line in message.splitlines() if line.strip()]
                 summary = lines[-1] if err.user else lines[0]
+                above = "; traceback above" if len(lines) > 1 else ""
                 body = (
-                    f"{head}: {summary} ({who}; traceback above, "
-                    f"error document {self.execution.errors_url})"
+                    f"{head}: {summary} ({who}{above}; error document {self.execution.errors_url})"
                 )
             else:
                 body = f"{head}: {err.code} {who}:\n{message}"

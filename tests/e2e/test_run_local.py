@@ -245,6 +245,31 @@ def test_failing_task_shows_user_traceback_and_exit_code(pack: Any, project: Any
     assert last.endswith("/attempts/1/errors.pb)")
 
 
+def test_wrong_return_type_is_one_line_naming_the_annotation(pack: Any, project: Any) -> None:
+    root = project(
+        {
+            "ret_mod.py": """
+            from pack import task
+
+
+            @task
+            def count(n: int) -> int:
+                return str(n)
+            """
+        }
+    )
+    r = pack("run", str(root / "ret_mod.py"), "count", "--n", "7")
+    assert r.code == 1
+    wrong = (
+        "TypeError: ret_mod.count returned a value that is not `-> int`: expected int, got str '7'"
+    )
+    assert r.err.count(wrong) == 2  # the attempt's log, then the final error line
+    assert "Traceback" not in r.err and "o0" not in r.err
+    last = r.err.rstrip().splitlines()[-1]
+    assert "(in the task's code; error document file://" in last  # no "traceback above"
+    assert last.endswith("/attempts/1/errors.pb)")
+
+
 RETRY = """
     from pack import current_context, task
     from pack.launcher.errors import Recoverable

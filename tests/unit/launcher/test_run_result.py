@@ -39,7 +39,7 @@ def test_failure_after_a_streamed_traceback_is_one_line() -> None:
     text = str(failed("noise\n" + TRACEBACK, USER_ERROR, 2, 3).failure(log_shown=True))
     assert text == (
         "task wf.main failed (execution rabc, attempt 2 of 3; not retried): ValueError: bad "
-        "(in the task's code; traceback above, "
+        "(in the task's code; traceback above; "
         "error document file:///s/runs/rabc/attempts/2/errors.pb)"
     )
 
