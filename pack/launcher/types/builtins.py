@@ -18,6 +18,7 @@ from pack.launcher.types.engine import (
     TypeContext,
     TypeEngine,
     UnsupportedType,
+    at,
     type_name,
 )
 
@@ -187,12 +188,7 @@ class _List:
         _expect(value, list, (tuple,))
         (item,) = typing.get_args(tp)
         m = _lit()
-        items = []
-        for i, v in enumerate(value):
-            try:
-                items.append(engine.to_literal(v, item, ctx))
-            except TypeError as exc:
-                raise TypeError(f"[{i}]: {exc}") from exc
+        items = [at(f"[{i}]", engine.to_literal, v, item, ctx) for i, v in enumerate(value)]
         return m.Literal(collection=m.LiteralCollection(literals=items))
 
     def to_python(self, lit: Literal, tp: Any, engine: TypeEngine, ctx: TypeContext) -> Any:
@@ -222,10 +218,7 @@ class _Dict:
         for k, v in value.items():
             if not isinstance(k, str):
                 raise TypeError(f"dict keys must be str, got {type(k).__name__} {k!r}")
-            try:
-                out[k] = engine.to_literal(v, vt, ctx)
-            except TypeError as exc:
-                raise TypeError(f"[{k!r}]: {exc}") from exc
+            out[k] = at(f"[{k!r}]", engine.to_literal, v, vt, ctx)
         return m.Literal(map=m.LiteralMap(literals=out))
 
     def to_python(self, lit: Literal, tp: Any, engine: TypeEngine, ctx: TypeContext) -> Any:
@@ -313,23 +306,27 @@ def to_plain(value: Any, tp: Any, engine: TypeEngine, ctx: TypeContext) -> Any:
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin is list:
         _expect(value, list, (tuple,))
-        return [to_plain(v, args[0], engine, ctx) for v in value]
+        return [at(f"[{i}]", to_plain, v, args[0], engine, ctx) for i, v in enumerate(value)]
     if origin is dict:
         _expect(value, dict)
-        return {k: to_plain(v, args[1], engine, ctx) for k, v in value.items()}
+        return {k: at(f"[{k!r}]", to_plain, v, args[1], engine, ctx) for k, v in value.items()}
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return tp(value).value
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(value, tp):
             raise TypeError(f"expected {type_name(tp)}, got {type(value).__name__}")
         hints = typing.get_type_hints(tp)
-        out = {}
-        for f in dataclasses.fields(tp):
-            try:
-                out[f.name] = to_plain(getattr(value, f.name), hints[f.name], engine, ctx)
-            except TypeError as exc:
-                raise TypeError(f"{type_name(tp)}.{f.name}: {exc}") from exc
-        return out
+        return {
+            f.name: at(
+                f"{type_name(tp)}.{f.name}",
+                to_plain,
+                getattr(value, f.name),
+                hints[f.name],
+                engine,
+                ctx,
+            )
+            for f in dataclasses.fields(tp)
+        }
     if _is_file_type(tp):
         lit = engine.to_literal(value, tp, ctx)
         return {"uri": lit.scalar.blob.uri}

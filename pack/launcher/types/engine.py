@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:
     from flyteidl.core.literals_pb2 import Literal, LiteralMap
 
 ENTRY_POINT_GROUP = "pack.types"
+
+T = TypeVar("T")
 
 
 class UnsupportedType(TypeError):
@@ -60,6 +62,15 @@ def type_name(tp: Any) -> str:
             tp.__qualname__ if tp.__module__ == "builtins" else f"{tp.__module__}.{tp.__qualname__}"
         )
     return repr(tp).replace("typing.", "")
+
+
+def at(where: str, convert: Callable[..., T], *args: Any) -> T:
+    """`convert(*args)`, a TypeError from it prefixed with where in the value it
+    happened (`xs: [2]: expected int, got str 'a'`)."""
+    try:
+        return convert(*args)
+    except TypeError as exc:
+        raise TypeError(f"{where}: {exc}") from exc
 
 
 def load_entry_point_transformers() -> list[Transformer]:
@@ -118,10 +129,7 @@ class TypeEngine:
         for name, tp in types.items():
             if name not in values:
                 raise TypeError(f"missing value for {name!r}")
-            try:
-                literals[name] = self.to_literal(values[name], tp, ctx)
-            except TypeError as exc:
-                raise TypeError(f"{name}: {exc}") from exc
+            literals[name] = at(name, self.to_literal, values[name], tp, ctx)
         return LiteralMap(literals=literals)
 
     def to_python_map(
@@ -131,10 +139,7 @@ class TypeEngine:
         for name, tp in types.items():
             if name not in lm.literals:
                 raise TypeError(f"missing literal for {name!r}")
-            try:
-                out[name] = self.to_python(lm.literals[name], tp, ctx)
-            except TypeError as exc:
-                raise TypeError(f"{name}: {exc}") from exc
+            out[name] = at(name, self.to_python, lm.literals[name], tp, ctx)
         return out
 
 

@@ -78,6 +78,25 @@ def test_wrong_values_refused(tp: Any, value: Any) -> None:
         default_engine().to_literal(value, tp, TypeContext())
 
 
+@pytest.mark.parametrize(
+    ("tp", "value", "where"),
+    [
+        (list[int], [1, "x"], "[1]: expected int, got str 'x'"),
+        (dict[str, list[int]], {"a": [0, 1.5]}, "['a']: [1]: expected int, got float 1.5"),
+        (
+            Outer,
+            Outer("n", Inner(NOW, Mode.FAST), {"x": [1.0, "2"]}),
+            "Outer.scores: ['x']: [1]: expected float, got str '2'",
+        ),
+    ],
+)
+def test_wrong_values_are_named_by_where_they_are(tp: Any, value: Any, where: str) -> None:
+    with pytest.raises(TypeError) as info:
+        default_engine().to_literal_map({"v": value}, {"v": tp}, TypeContext())
+    text = str(info.value)
+    assert text.startswith("v: ") and text.endswith(where)
+
+
 @pytest.mark.parametrize("tp", [object, list, dict[int, str], set[int], complex])
 def test_unsupported_types(tp: Any) -> None:
     with pytest.raises(UnsupportedType):
