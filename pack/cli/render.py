@@ -11,16 +11,12 @@ import json
 import click
 
 from pack.cli.common import config_from
-from pack.cli.run import CONTEXT, resolve_task
+from pack.cli.run import CONTEXT, copy_option, resolve_task
 
 
 @click.command(context_settings=CONTEXT)
-@click.option(
-    "--copy",
-    type=click.Choice(["all", "auto", "none"]),
-    default="auto",
-    show_default=True,
-    help="Code the pod would fetch (none: no bundle, the code is in the image).",
+@copy_option(
+    "Code the pod would fetch: all files under the source root, the entry file and what it imports, or none (the code is in the image)."
 )
 @click.option("--store", default=None, help="Store URL the pod would read from.")
 @click.option(
@@ -51,16 +47,11 @@ def command(copy: str, store: str | None, output: str, file: str, args: tuple[st
     )
     bundle = None
     if copy != "none":
-        from pack.packager.publish import bundle_key, plan_package
+        from pack.launcher.run import plan_bundle
+        from pack.packager.publish import bundle_key
         from pack.packager.store import open_store
 
-        plan = plan_package(
-            source.root,
-            copy,
-            source.file,
-            cache_dir=config.cache_dir,
-            max_bytes=config.max_bundle_bytes,
-        )
+        plan = plan_bundle(source, copy, config)
         url = open_store(config.store_url, endpoint_url=config.s3_endpoint_url).url(
             bundle_key(plan.digest, config.compression)
         )

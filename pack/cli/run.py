@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from pack.cli.common import config_from, echo_json, output_option
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 CONTEXT = {
     "help_option_names": ["-h", "--help"],
@@ -40,13 +42,20 @@ def resolve_task(
     return task, source, values
 
 
+def copy_option(help_text: str) -> Callable[[F], F]:
+    """`--copy all|auto|none` (default auto), shared by `pack run` and `pack render`."""
+    return click.option(
+        "--copy",
+        type=click.Choice(["all", "auto", "none"]),
+        default="auto",
+        show_default=True,
+        help=help_text,
+    )
+
+
 @click.command(context_settings=CONTEXT)
-@click.option(
-    "--copy",
-    type=click.Choice(["all", "auto", "none"]),
-    default="auto",
-    show_default=True,
-    help="Code to ship: all files under the source root, the entry file and what it imports, or none (the code is in the image).",
+@copy_option(
+    "Code to ship: all files under the source root, the entry file and what it imports, or none (the code is in the image)."
 )
 @click.option(
     "--backend",

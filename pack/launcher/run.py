@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from pack.config import Config
 from pack.errors import LaunchError, TaskFailed
@@ -27,6 +27,9 @@ from pack.launcher.load import TaskSource
 from pack.launcher.podspec import BundleInfo, RenderOptions, render_manifest
 from pack.launcher.task import Task
 from pack.launcher.types.engine import TypeContext, default_engine
+
+if TYPE_CHECKING:
+    from pack.packager.publish import PackagePlan
 
 BACKENDS = ("local", "docker", "kubernetes")
 
@@ -240,6 +243,26 @@ def _attempt_timings(result: AttemptResult, marks: Mapping[str, float]) -> dict[
     return out
 
 
+def plan_bundle(
+    source: TaskSource,
+    copy: str,
+    config: Config,
+    *,
+    on_warning: Callable[[str], None] | None = None,
+) -> PackagePlan:
+    """What the bundle of `source` holds under `copy` (all|auto), named by its tree digest."""
+    from pack.packager.publish import plan_package
+
+    return plan_package(
+        source.root,
+        copy,
+        source.file,
+        cache_dir=config.cache_dir,
+        max_bytes=config.max_bundle_bytes,
+        on_warning=on_warning,
+    )
+
+
 def run(
     task: Task,
     source: TaskSource,
@@ -257,7 +280,7 @@ def run(
 ) -> RunResult:
     """Run `task` with `inputs` through `backend`; never raises for a task failure
     (see RunResult.succeeded / .failure()), raises PackError when pack cannot run it."""
-    from pack.packager.publish import plan_package, publish_to
+    from pack.packager.publish import publish_to
     from pack.packager.store import write_url
 
     timings = Timings()
@@ -266,14 +289,7 @@ def run(
     bundle = None
     if copy != "none":
         with timings.phase("package"):
-            plan = plan_package(
-                source.root,
-                copy,
-                source.file,
-                cache_dir=config.cache_dir,
-                max_bytes=config.max_bundle_bytes,
-                on_warning=on_warning,
-            )
+            plan = plan_bundle(source, copy, config, on_warning=on_warning)
         with timings.phase("publish"):
             bundle = publish_to(
                 plan,
