@@ -317,27 +317,11 @@ def render_manifest(
     return _without_nulls(ordered)  # type: ignore[no-any-return]
 
 
-def render_pod(
-    task: Task,
-    *,
-    image: str,
-    execution: Execution,
-    bundle: BundleInfo | None = None,
-    spec_digest: Any = None,
-    options: RenderOptions = RenderOptions(),
-) -> V1Pod:
-    """`render_manifest` as a `kubernetes.client.V1Pod` (imports `kubernetes`; the run
-    pipeline and backends use the manifest dict)."""
-    return from_dict(
-        render_manifest(
-            task,
-            image=image,
-            execution=execution,
-            bundle=bundle,
-            spec_digest=spec_digest,
-            options=options,
-        )
-    )
+def render_pod(task: Task, **render: Any) -> V1Pod:
+    """`render_manifest(task, **render)` (same keyword arguments) as a
+    `kubernetes.client.V1Pod` (imports `kubernetes`; the run pipeline and backends use
+    the manifest dict)."""
+    return from_dict(render_manifest(task, **render))
 
 
 def manifest_of(pod: Any) -> Manifest:

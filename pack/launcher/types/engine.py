@@ -77,8 +77,14 @@ def load_entry_point_transformers() -> list[Transformer]:
     """Transformers third-party packages register in the `pack.types` entry-point group."""
     found: list[Transformer] = []
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        obj = ep.load()
-        found.append(obj() if isinstance(obj, type) else obj)
+        try:
+            obj = ep.load()
+            found.append(obj() if isinstance(obj, type) else obj)
+        except Exception as exc:  # a broken plugin: say which, not a bare ImportError
+            raise UnsupportedType(
+                f"the {ENTRY_POINT_GROUP!r} entry point {ep.name!r} ({ep.value}) cannot be "
+                f"loaded: {type(exc).__name__}: {exc}"
+            ) from exc
     return found
 
 

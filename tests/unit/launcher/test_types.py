@@ -173,3 +173,19 @@ def test_numpy_transformer_comes_from_the_entry_point(tmp_path: Path) -> None:
     assert lit.scalar.blob.metadata.type.format == "npy"
     back = default_engine().to_python(lit, np.ndarray, ctx)
     assert back.dtype == arr.dtype and (back == arr).all()
+
+
+def test_a_broken_entry_point_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.metadata
+
+    from pack.launcher.types import engine as engine_mod
+    from pack.launcher.types.builtins import builtin_transformers
+
+    broken = importlib.metadata.EntryPoint(
+        name="broken", value="no_such_module_for_pack:T", group="pack.types"
+    )
+    monkeypatch.setattr(engine_mod.importlib.metadata, "entry_points", lambda group: [broken])
+    engine = engine_mod.TypeEngine(builtin_transformers())
+    engine.check(list[int])  # built-in types never load plugins
+    with pytest.raises(UnsupportedType, match="entry point 'broken' .*ModuleNotFoundError"):
+        engine.check(complex)
