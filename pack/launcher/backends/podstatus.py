@@ -22,6 +22,11 @@ _FATAL_WAITING = {
     "RunContainerError",
     "ErrImageNeverPull",
 }
+# ...except when the kubelet only could not read a referenced Secret/ConfigMap *yet*
+# ("failed to sync secret cache: timed out waiting for the condition"): the node
+# authorizer learns of a new pod's secrets a moment after the pod is bound, and the
+# kubelet retries by itself.
+_TRANSIENT_WAITING_WORDS = ("failed to sync",)
 # An ErrImagePull whose message says the image is not there (not a network blip)
 # fails at once rather than after the kubelet's back-off.
 _PERMANENT_PULL_WORDS = (
@@ -202,7 +207,9 @@ def classify(
                     ),
                     reason="ImagePull",
                 )
-            if why in _FATAL_WAITING:
+            if why in _FATAL_WAITING and not any(
+                w in message.lower() for w in _TRANSIENT_WAITING_WORDS
+            ):
                 return PodOutcome(
                     "failed",
                     error=f"the container cannot start ({why}): {message or 'no message'}",

@@ -186,6 +186,21 @@ def test_missing_secret_fails_instead_of_waiting_forever() -> None:
     assert outcome.state == "failed" and "s3-creds" in (outcome.error or "")
 
 
+def test_a_secret_the_kubelet_cannot_read_yet_is_waited_for() -> None:
+    # Seen on the test cluster for a Secret created just before its pod: the node
+    # authorizer had not yet linked the two; the kubelet retries and the pod starts.
+    outcome = classify(
+        pod(
+            state=waiting(
+                "CreateContainerConfigError",
+                "failed to sync secret cache: timed out waiting for the condition",
+            )
+        ),
+        container_name="task",
+    )
+    assert outcome.state == "pending" and outcome.error is None
+
+
 def test_primary_container_by_name_not_position() -> None:
     p: Any = pod(state=terminated(0, "Completed"), phase="Succeeded")
     p.status.container_statuses.insert(
