@@ -5,7 +5,11 @@ pack never copies local credentials into a pod by itself. Two explicit ways in:
 - `--pass-env VAR` (repeatable): the *value* of a named local variable goes into
   the primary container's env — e.g. AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
   boto3's endpoint variables AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, so the same
-  settings work on a laptop, in CI and in the pod.
+  settings work on a laptop, in CI and in the pod. The rendered manifest names
+  them in the `pack.dev/pass-env` annotation; the kubernetes backend moves their
+  values into a per-pod Secret (`pass_env_secret`) so that the pod spec, which
+  anyone who can list pods reads, holds only `secretKeyRef`s; the docker backend
+  writes them to a private `--env-file`.
 - `--env-from-secret NAME` (repeatable): `envFrom: [{secretRef: {name: NAME}}]`, for
   a Kubernetes Secret that already holds them (the docker backend cannot use it).
 
@@ -15,6 +19,7 @@ nothing here. Pure: the CLI hands in its environment; nothing reads os.environ.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +27,8 @@ from typing import Any
 
 from pack.errors import UsageError
 
+# Names (never values) of the env entries that came from --pass-env.
+PASS_ENV_ANNOTATION = "pack.dev/pass-env"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Secret names are DNS subdomains.
 _SECRET_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -83,8 +90,36 @@ def credentials_manifest(creds: PodCredentials, primary: str) -> dict[str, Any]:
     if not creds:
         return {}
     container: dict[str, Any] = {"name": primary}
+    layer: dict[str, Any] = {"spec": {"containers": [container]}}
     if creds.env:
         container["env"] = [{"name": k, "value": v} for k, v in creds.env.items()]
+        layer["metadata"] = {"annotations": {PASS_ENV_ANNOTATION: ",".join(creds.names)}}
     if creds.secrets:
         container["envFrom"] = [{"secretRef": {"name": s}} for s in creds.secrets]
-    return {"spec": {"containers": [container]}}
+    return layer
+
+
+def pass_env_secret(
+    manifest: Mapping[str, Any], secret_name: str, container_name: str | None = None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Pure: `manifest` with the values of its `--pass-env` variables (named in the
+    PASS_ENV_ANNOTATION) replaced by `secretKeyRef`s to `secret_name`, and the data
+    that Secret must hold. Nothing to move: the manifest (a copy) and `{}`.
+
+    Only the primary container (`container_name`, else the first) gets the values:
+    that is where `credentials_manifest` put them.
+    """
+    out = copy.deepcopy(dict(manifest))
+    annotations = (out.get("metadata") or {}).get("annotations") or {}
+    names = {n for n in str(annotations.get(PASS_ENV_ANNOTATION, "")).split(",") if n}
+    containers = (out.get("spec") or {}).get("containers") or []
+    if not names or not containers:
+        return out, {}
+    container = next((c for c in containers if c.get("name") == container_name), containers[0])
+    data: dict[str, str] = {}
+    for item in container.get("env") or []:
+        if item.get("name") in names and item.get("valueFrom") is None:
+            value = item.pop("value", None)
+            data[str(item["name"])] = "" if value is None else str(value)
+            item["valueFrom"] = {"secretKeyRef": {"name": secret_name, "key": item["name"]}}
+    return out, data

@@ -7,6 +7,8 @@ would (PACK_POD_TEMPLATE), not in the tasks.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from tests.integration.test_remote_docker import (
     check_retry_in_new_attempt,
     check_reuse_flow,
     make_project,
+    uid,
 )
 
 pytestmark = pytest.mark.integration
@@ -69,6 +72,32 @@ def pods_of(kubeconfig: Path, execution_id: str) -> list[str]:
     return [p.metadata.name for p in pods]
 
 
+def run_record_text(project: Project, execution_id: str) -> str:
+    """runs/<id>/run.json as the store holds it."""
+    import boto3
+
+    bucket, _, prefix = project.store.removeprefix("s3://").partition("/")
+    s3 = boto3.client("s3", endpoint_url=project.env["AWS_ENDPOINT_URL_S3"])
+    body = s3.get_object(Bucket=bucket, Key=f"{prefix}/runs/{execution_id}/run.json")["Body"]
+    return str(body.read().decode())
+
+
+def wait_gone(read: Callable[[], object], seconds: float = 120) -> bool:
+    """True once `read` answers 404 (polled: the garbage collector works on its own time)."""
+    from kubernetes.client.exceptions import ApiException
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            read()
+        except ApiException as exc:
+            if exc.status == 404:
+                return True
+            raise
+        time.sleep(0.5)
+    return False
+
+
 def test_kubernetes_run_reuse_and_code_change(project: Project) -> None:
     check_reuse_flow(project, "kubernetes")
 
@@ -94,13 +123,18 @@ def test_kubernetes_keep_leaves_the_pod_with_the_operator_defaults(
 
     from kubernetes import client, config
 
+    # moto takes any credentials: distinctive ones show where a value would leak.
+    secret_values = [f"key-id-{uid()}", f"secret-key-{uid()}"]
+    project.env["AWS_ACCESS_KEY_ID"], project.env["AWS_SECRET_ACCESS_KEY"] = secret_values
     proc = project.run("kubernetes", "main", "--x", "2", extra=("--keep",))
     assert proc.returncode == 0, proc.stderr[-3000:]
     run_id = json.loads(proc.stdout)["execution_id"]
-    api = client.CoreV1Api(config.new_client_from_config(config_file=str(kubeconfig)))
+    api_client = config.new_client_from_config(config_file=str(kubeconfig))
+    api = client.CoreV1Api(api_client)
     (pod,) = api.list_namespaced_pod(
         "default", label_selector=f"pack.dev/execution-id={run_id}"
     ).items
+    name = pod.metadata.name
     try:
         assert pod.spec.host_network is True
         assert pod.metadata.labels["team"] == "pack-tests"
@@ -109,8 +143,41 @@ def test_kubernetes_keep_leaves_the_pod_with_the_operator_defaults(
         assert "AWS_ENDPOINT_URL_S3" in env  # named with --pass-env
         assert "HOME" not in env and "PATH" not in env  # nothing else copied
         assert "@sha256:" in pod.spec.containers[0].image
+
+        # --pass-env values live in the pod's own Secret, never in the pod spec.
+        as_read = json.dumps(
+            api_client.sanitize_for_serialization(api.read_namespaced_pod(name, "default"))
+        )
+        refs = {
+            e.name: e.value_from.secret_key_ref
+            for e in pod.spec.containers[0].env
+            if e.value_from is not None
+        }
+        assert set(refs) == {
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_DEFAULT_REGION",
+            "AWS_ENDPOINT_URL_S3",
+        }
+        assert all(env[n] is None for n in refs)
+        secret = api.read_namespaced_secret(refs["AWS_SECRET_ACCESS_KEY"].name, "default")
+        assert [(o.kind, o.uid) for o in secret.metadata.owner_references] == [
+            ("Pod", pod.metadata.uid)
+        ]
+        status = project.pack("status", "-o", "json", run_id)
+        run_json = run_record_text(project, run_id)
+        for value in secret_values:
+            assert value not in as_read
+            assert value not in proc.stdout + proc.stderr
+            assert value not in status.stdout + status.stderr
+            assert value not in run_json
     finally:
-        api.delete_namespaced_pod(pod.metadata.name, "default", grace_period_seconds=0)
+        api.delete_namespaced_pod(name, "default", grace_period_seconds=0)
+    # Owned by the pod: the garbage collector deletes the secret with it.
+    assert wait_gone(
+        lambda: api.read_namespaced_secret(refs["AWS_SECRET_ACCESS_KEY"].name, "default")
+    ), "the --pass-env secret outlived its pod"
+    api_client.close()
 
 
 def test_kubernetes_over_memory_limit_is_one_line_oom(project: Project) -> None:

@@ -16,6 +16,7 @@ anything is packaged.
 from __future__ import annotations
 
 import collections
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -52,6 +53,25 @@ def _pod_name(pod: Any) -> str:
     if not name:
         raise LaunchError("the pod has no name")
     return str(name)
+
+
+def secret_name(pod_name: str) -> str:
+    """The Secret holding a pod's --pass-env values (pod names are at most 63 chars)."""
+    return f"{pod_name}-pass-env"
+
+
+@contextlib.contextmanager
+def _api_errors(what: str) -> Iterator[None]:
+    """API failures as one-line LaunchErrors: `what: 403 message`, or the API unreachable."""
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError as _Urllib3Error
+
+    try:
+        yield
+    except ApiException as exc:
+        raise LaunchError(f"{what}: {exc.status} {_api_message(exc)}") from None
+    except (OSError, _Urllib3Error) as exc:
+        raise LaunchError(f"cannot reach the Kubernetes API: {exc}") from None
 
 
 def check_store(store_url: str) -> None:
@@ -234,31 +254,68 @@ class KubernetesBackend(Backend):
         self.container_name = container_name or PRIMARY_CONTAINER
         self.start_timeout = start_timeout
         self.timings: dict[str, float] = {}
+        self._secrets: set[str] = set()  # pods whose --pass-env secret this backend made
 
     # --- one attempt --------------------------------------------------------------------
 
     def _create(self, pod: Any, execution: Execution) -> Any:
-        from kubernetes.client.exceptions import ApiException
-        from urllib3.exceptions import HTTPError as _Urllib3Error
-
-        from pack.launcher.podspec import from_dict
+        """Create the pod; its --pass-env values go into a Secret created first (the
+        kubelet needs it when the container starts) and owned by the pod, so the
+        garbage collector deletes it with the pod, --keep'd or detached ones too."""
+        from pack.launcher.credentials import pass_env_secret
+        from pack.launcher.podspec import from_dict, manifest_of
 
         check_store(execution.store_url)
+        name = _pod_name(pod)
+        secret = secret_name(name)
+        manifest, secret_data = pass_env_secret(manifest_of(pod), secret, self.container_name)
         # The model, not the dict: the client checks field types and drops unknown keys.
         try:
-            body = from_dict(pod) if isinstance(pod, Mapping) else pod
+            body = from_dict(manifest)
         except (ValueError, TypeError) as exc:
             first = " ".join(str(exc).split())[:300]
-            raise LaunchError(f"pod {_pod_name(pod)} is not a valid V1Pod: {first}") from None
+            raise LaunchError(f"pod {name} is not a valid V1Pod: {first}") from None
+        if secret_data:
+            labels = (manifest.get("metadata") or {}).get("labels") or {}
+            secret_body: Any = {  # a manifest dict: the client sends it as it is
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": secret, "labels": dict(labels)},
+                "type": "Opaque",
+                "stringData": secret_data,
+            }
+            with _api_errors(f"cannot create secret {secret} in namespace {self.namespace}"):
+                self.api.create_namespaced_secret(self.namespace, secret_body)
         try:
-            return self.api.create_namespaced_pod(self.namespace, body)
-        except ApiException as exc:
-            raise LaunchError(
-                f"cannot create pod {_pod_name(pod)} in namespace {self.namespace}: "
-                f"{exc.status} {_api_message(exc)}"
-            ) from None
-        except (OSError, _Urllib3Error) as exc:
-            raise LaunchError(f"cannot reach the Kubernetes API: {exc}") from None
+            with _api_errors(f"cannot create pod {name} in namespace {self.namespace}"):
+                created = self.api.create_namespaced_pod(self.namespace, body)
+        except BaseException:
+            if secret_data:
+                self._delete_secret(secret)
+            raise
+        if secret_data:
+            self._own_secret(secret, created)
+            self._secrets.add(name)
+        return created
+
+    def _own_secret(self, secret: str, pod: Any) -> None:
+        """Make `pod` the owner of `secret`; if that fails, delete both now rather
+        than leave a secret no one will collect."""
+        owner = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "name": pod.metadata.name,
+            "uid": pod.metadata.uid,
+        }
+        try:
+            with _api_errors(f"cannot hand secret {secret} to its pod"):
+                self.api.patch_namespaced_secret(
+                    secret, self.namespace, {"metadata": {"ownerReferences": [owner]}}
+                )
+        except LaunchError:
+            self._delete_pod(pod.metadata.name)
+            self._delete_secret(secret)
+            raise
 
     def run(self, pod: Any, execution: Execution) -> AttemptResult:
         name = _pod_name(pod)
@@ -399,6 +456,14 @@ class KubernetesBackend(Backend):
         raise AssertionError("unreachable")
 
     def _delete(self, name: str) -> None:
+        """The pod, and its --pass-env secret if it has one (the garbage collector
+        deletes that too, but not at once)."""
+        self._delete_pod(name)
+        if name in self._secrets:
+            self._secrets.discard(name)
+            self._delete_secret(secret_name(name))
+
+    def _delete_pod(self, name: str) -> None:
         from kubernetes.client.exceptions import ApiException
         from urllib3.exceptions import HTTPError as _Urllib3Error
 
@@ -406,6 +471,15 @@ class KubernetesBackend(Backend):
             self.api.delete_namespaced_pod(name, self.namespace, grace_period_seconds=0)
         except (ApiException, OSError, _Urllib3Error):
             pass  # already gone, or the API is away: nothing more to do here
+
+    def _delete_secret(self, name: str) -> None:
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError as _Urllib3Error
+
+        try:
+            self.api.delete_namespaced_secret(name, self.namespace)
+        except (ApiException, OSError, _Urllib3Error):
+            pass  # none was made (no --pass-env), or already gone
 
     # --- detached runs ------------------------------------------------------------------
 

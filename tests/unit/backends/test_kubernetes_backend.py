@@ -20,7 +20,7 @@ from urllib3.exceptions import ProtocolError
 
 from pack.errors import LaunchError
 from pack.launcher.backends import kubernetes as kb
-from pack.launcher.credentials import credentials_manifest, pod_credentials
+from pack.launcher.credentials import credentials_manifest, pass_env_secret, pod_credentials
 from pack.launcher.execution import Execution
 from pack.launcher.podspec import (
     BundleInfo,
@@ -104,14 +104,32 @@ class FakeApi:
     def __init__(self, reads: list[k.V1Pod], log_chunks: list[bytes] | None = None) -> None:
         self.created: list[k.V1Pod] = []
         self.deleted: list[str] = []
+        self.secrets: dict[str, dict[str, Any]] = {}
+        self.owners: dict[str, list[dict[str, Any]]] = {}
+        self.deleted_secrets: list[str] = []
         self.reads = reads
         self.log_chunks = log_chunks or []
         self.watch_versions: list[str | None] = []
 
     def create_namespaced_pod(self, namespace: str, pod: k.V1Pod) -> k.V1Pod:
         kubernetes_validate.validate(to_dict(pod), K8S_VERSION, strict=True)
+        for item in pod.spec.containers[0].env or []:
+            ref = item.value_from and item.value_from.secret_key_ref
+            assert ref is None or ref.name in self.secrets, "the secret must exist first"
         self.created.append(pod)
-        return with_state(pod, "1", None, "Pending")
+        out = with_state(pod, "1", None, "Pending")
+        out.metadata.uid = f"uid-{pod.metadata.name}"
+        return out
+
+    def create_namespaced_secret(self, namespace: str, secret: dict[str, Any]) -> None:
+        kubernetes_validate.validate(secret, K8S_VERSION, strict=True)
+        self.secrets[secret["metadata"]["name"]] = secret
+
+    def patch_namespaced_secret(self, name: str, namespace: str, body: dict[str, Any]) -> None:
+        self.owners[name] = body["metadata"]["ownerReferences"]
+
+    def delete_namespaced_secret(self, name: str, namespace: str, **kw: Any) -> None:
+        self.deleted_secrets.append(name)
 
     def read_namespaced_pod(self, name: str, namespace: str) -> k.V1Pod:
         return self.reads.pop(0)
@@ -152,6 +170,10 @@ def scripted_watch(monkeypatch: pytest.MonkeyPatch) -> type[ScriptedWatch]:
     ScriptedWatch.calls = []
     monkeypatch.setattr(kubernetes.watch, "Watch", ScriptedWatch)
     return ScriptedWatch
+
+
+def names_of(api: FakeApi) -> list[str]:
+    return [p.metadata.name for p in api.created]
 
 
 def backend(api: FakeApi, **kw: Any) -> tuple[kb.KubernetesBackend, list[str]]:
@@ -255,8 +277,9 @@ def test_each_attempt_is_a_new_valid_pod_with_its_attempt() -> None:
         ]
         be.run(pod, EXECUTION.with_attempt(attempt))
     assert all(isinstance(p, k.V1Pod) for p in api.created)  # the client gets its model
-    assert to_dict(api.created[1]) == pod
-    names = [p.metadata.name for p in api.created]
+    # The manifest as sent, but for the --pass-env value, which went into the pod's Secret.
+    assert to_dict(api.created[1]) == pass_env_secret(pod, kb.secret_name(names_of(api)[1]))[0]
+    names = names_of(api)
     assert names[0] != names[1] and names[1].endswith("-2")
     attempts = [
         next(e.value for e in p.spec.containers[0].env if e.name == "PACK_ATTEMPT")
@@ -292,3 +315,83 @@ def test_a_manifest_the_client_model_refuses_is_one_line() -> None:
     with pytest.raises(LaunchError, match=r"is not a valid V1Pod") as info:
         be.run(pod, EXECUTION)
     assert "\n" not in str(info.value) and api.created == []
+
+
+SECRET_VALUE = "s3cr3t-value-never-in-the-pod"
+
+
+def manifest_with_secret_value(execution: Execution = EXECUTION) -> dict[str, Any]:
+    base = credentials_manifest(
+        pod_credentials(["AWS_SECRET_ACCESS_KEY"], [], {"AWS_SECRET_ACCESS_KEY": SECRET_VALUE}),
+        "primary",
+    )
+    return render_manifest(
+        job,
+        image="127.0.0.1:5000/t@sha256:" + "ab" * 32,
+        execution=execution,
+        options=RenderOptions(base_template=base),
+    )
+
+
+def test_pass_env_values_go_into_a_secret_owned_by_the_pod_not_into_its_spec() -> None:
+    pod = manifest_with_secret_value()
+    name = pod["metadata"]["name"]
+    ScriptedWatch.segments = [
+        ([{"type": "MODIFIED", "object": with_state(from_dict(pod), "2", DONE, "Succeeded")}], None)
+    ]
+    api = FakeApi(reads=[])
+    be, lines = backend(api)
+    assert be.run(pod, EXECUTION).succeeded
+    (created,) = api.created
+    assert SECRET_VALUE not in repr(to_dict(created))
+    (entry,) = [e for e in created.spec.containers[0].env if e.name == "AWS_SECRET_ACCESS_KEY"]
+    assert entry.value is None
+    assert entry.value_from.secret_key_ref.name == kb.secret_name(name)
+    assert entry.value_from.secret_key_ref.key == "AWS_SECRET_ACCESS_KEY"
+    secret = api.secrets[kb.secret_name(name)]
+    assert secret["stringData"] == {"AWS_SECRET_ACCESS_KEY": SECRET_VALUE}
+    assert secret["metadata"]["labels"]["pack.dev/execution-id"] == EXECUTION.id
+    assert api.owners[kb.secret_name(name)] == [
+        {"apiVersion": "v1", "kind": "Pod", "name": name, "uid": f"uid-{name}"}
+    ]
+    assert api.deleted == [name] and api.deleted_secrets == [kb.secret_name(name)]
+    assert not any(SECRET_VALUE in line for line in lines)
+
+
+def test_keep_leaves_the_secret_to_the_garbage_collector() -> None:
+    pod = manifest_with_secret_value()
+    ScriptedWatch.segments = [
+        ([{"type": "MODIFIED", "object": with_state(from_dict(pod), "2", DONE, "Succeeded")}], None)
+    ]
+    api = FakeApi(reads=[])
+    be, _ = backend(api, keep=True)
+    assert be.run(pod, EXECUTION).succeeded
+    assert api.deleted == [] and api.deleted_secrets == []
+    assert api.owners  # deleted with the pod, whenever that is
+
+
+def test_a_refused_pod_takes_its_secret_with_it_and_the_error_holds_no_value() -> None:
+    class Refusing(FakeApi):
+        def create_namespaced_pod(self, namespace: str, pod: k.V1Pod) -> k.V1Pod:
+            raise ApiException(status=422, reason="Unprocessable Entity")
+
+    api = Refusing(reads=[])
+    be, _ = backend(api)
+    pod = manifest_with_secret_value()
+    with pytest.raises(LaunchError, match="422") as info:
+        be.run(pod, EXECUTION)
+    assert SECRET_VALUE not in str(info.value)
+    assert api.deleted_secrets == [kb.secret_name(pod["metadata"]["name"])]
+
+
+def test_without_pass_env_no_secret_is_made() -> None:
+    pod = manifest()
+    pod["metadata"]["annotations"].pop("pack.dev/pass-env")
+    ScriptedWatch.segments = [
+        ([{"type": "MODIFIED", "object": with_state(from_dict(pod), "2", DONE, "Succeeded")}], None)
+    ]
+    api = FakeApi(reads=[])
+    be, _ = backend(api)
+    assert be.run(pod, EXECUTION).succeeded
+    assert api.secrets == {} and api.deleted_secrets == []
+    assert to_dict(api.created[0]) == pod

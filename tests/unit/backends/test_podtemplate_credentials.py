@@ -9,7 +9,12 @@ import kubernetes_validate
 import pytest
 
 from pack.errors import UsageError
-from pack.launcher.credentials import credentials_manifest, pod_credentials
+from pack.launcher.credentials import (
+    PASS_ENV_ANNOTATION,
+    credentials_manifest,
+    pass_env_secret,
+    pod_credentials,
+)
 from pack.launcher.execution import Execution
 from pack.launcher.podspec import (
     PRIMARY_CONTAINER,
@@ -192,3 +197,36 @@ def test_named_variables_and_secrets_reach_the_primary_container_only() -> None:
 def test_bad_credentials_are_refused(pass_env: list[str], secrets: list[str], needle: str) -> None:
     with pytest.raises(UsageError, match=needle):
         pod_credentials(pass_env, secrets, LOCAL)
+
+
+def test_pass_env_secret_moves_only_the_named_values_of_the_primary_container() -> None:
+    creds = pod_credentials(["AWS_SECRET_ACCESS_KEY"], [], LOCAL)
+    base = merge_manifests(
+        {
+            "spec": {
+                "containers": [
+                    {"name": "sidecar", "image": "busybox", "env": [{"name": "X", "value": "1"}]}
+                ]
+            }
+        },
+        credentials_manifest(creds, PRIMARY_CONTAINER),
+    )
+    pod = render(base)
+    assert pod["metadata"]["annotations"][PASS_ENV_ANNOTATION] == "AWS_SECRET_ACCESS_KEY"
+    moved, data = pass_env_secret(pod, "run-1-pass-env", PRIMARY_CONTAINER)
+    assert data == {"AWS_SECRET_ACCESS_KEY": "very-secret"}
+    assert "very-secret" not in repr(moved) and "very-secret" in repr(pod)  # pod not changed
+    primary, sidecar = moved["spec"]["containers"]
+    env = {e["name"]: e for e in primary["env"]}
+    assert env["AWS_SECRET_ACCESS_KEY"] == {
+        "name": "AWS_SECRET_ACCESS_KEY",
+        "valueFrom": {"secretKeyRef": {"name": "run-1-pass-env", "key": "AWS_SECRET_ACCESS_KEY"}},
+    }
+    assert env["PACK_ATTEMPT"]["value"] == "1"  # pack's own env stays plain
+    assert sidecar["env"] == [{"name": "X", "value": "1"}]
+
+
+def test_pass_env_secret_without_the_annotation_moves_nothing() -> None:
+    pod = render(None)
+    moved, data = pass_env_secret(pod, "s", PRIMARY_CONTAINER)
+    assert data == {} and moved == pod
