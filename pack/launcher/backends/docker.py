@@ -337,13 +337,14 @@ class DockerBackend(Backend):
                 env_file=str(env_file),
                 container_name=self.container_name,
             )
-            fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.writelines(f"{k}={v}\n" for k, v in run.env.items())
             t0 = time.monotonic()
             self.ensure_image(_image_of(pod, self.container_name))
             self.timings["pull"] = time.monotonic() - t0
             self._docker("rm", "-f", "-v", name, check=False)
+            # Written only now, so the values sit on disk for the create alone, not a pull.
+            fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.writelines(f"{k}={v}\n" for k, v in run.env.items())
             self._docker(*run.argv)
         return run
 

@@ -219,3 +219,51 @@ def test_timestamps() -> None:
     assert _timestamp("1970-01-01T00:00:01.500000000Z") == 1.5
     assert _timestamp("0001-01-01T00:00:00Z") is None
     assert _timestamp("") is None
+
+
+FAKE_DOCKER = """\
+#!{python}
+import json, os, stat, sys
+args = sys.argv[1:]
+if args[:1] == ["-H"]:
+    args = args[2:]
+record = {{"args": args}}
+if args[0] == "create":
+    path = args[args.index("--env-file") + 1]
+    record["env_file"] = path
+    record["mode"] = stat.S_IMODE(os.stat(path).st_mode)
+    record["content"] = open(path).read()
+with open({log!r}, "a") as log:
+    log.write(json.dumps(record) + "\\n")
+if args[0] == "info":
+    print("{{}}")
+"""
+
+
+def test_env_values_go_through_a_private_env_file_removed_after_create(tmp_path: Any) -> None:
+    import json
+    import os
+    import sys
+
+    from pack.launcher.backends.docker import DockerBackend
+    from pack.launcher.credentials import credentials_manifest, pod_credentials
+
+    log = tmp_path / "calls.jsonl"
+    cli = tmp_path / "docker"
+    cli.write_text(FAKE_DOCKER.format(python=sys.executable, log=str(log)))
+    cli.chmod(0o755)
+    secret = "s3cr3t-never-on-a-command-line"
+    base = credentials_manifest(
+        pod_credentials(["AWS_SECRET_ACCESS_KEY"], [], {"AWS_SECRET_ACCESS_KEY": secret}),
+        "primary",
+    )
+    pod = render_manifest(
+        limited, image=IMAGE, execution=EXECUTION, options=RenderOptions(base_template=base)
+    )
+    DockerBackend(cli=str(cli))._create(pod, EXECUTION, "c1")
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    (create,) = [c for c in calls if c["args"][0] == "create"]
+    assert create["mode"] == 0o600
+    assert f"AWS_SECRET_ACCESS_KEY={secret}\n" in create["content"]
+    assert not os.path.exists(create["env_file"])  # removed once the container exists
+    assert not any(secret in arg for c in calls for arg in c["args"])
