@@ -116,6 +116,12 @@ def run_status(execution_id: str, config: Any) -> dict[str, Any]:
         "artifacts": record.run_prefix,
         "namespace": record.namespace,
     }
+    if record.detached:
+        # Nothing stays behind to start attempt 2 when attempt 1 fails recoverably.
+        report["note"] = (
+            "detached run: one attempt only, a failure is not retried "
+            "(run without --detach for the task's retries)"
+        )
     backend = None
     try:
         # Latest attempt first: the first one with a trace is where the run stands.
@@ -171,7 +177,7 @@ def status(execution_id: str, store: str | None, output: str) -> None:
         echo_json(report)
     else:
         click.echo(f"{report['execution_id']}: {report['state']}")
-        for key in ("task", "backend", "attempt", "name", "namespace", "artifacts"):
+        for key in ("task", "backend", "attempt", "name", "namespace", "artifacts", "note"):
             if report.get(key) is not None:
                 click.echo(f"  {key}: {report[key]}")
         for name, value in (report.get("outputs") or {}).items():

@@ -287,6 +287,9 @@ def check_detach_status_logs(project: Project, backend: str) -> None:
         assert report["outputs"] == {"o0": 3}
         assert report["attempt"] == 1 and report["name"] == submitted["name"]
         assert report["backend"] == backend
+        assert "one attempt only" in report["note"]  # detached runs are not retried
+        text = project.pack("status", run_id)
+        assert "note: detached run: one attempt only" in text.stdout, text.stderr
     finally:
         remove_detached(project, backend, submitted["name"])
 
