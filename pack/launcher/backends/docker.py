@@ -36,6 +36,7 @@ from urllib.parse import unquote, urlparse
 
 from pack.errors import LaunchError
 from pack.launcher.backends.base import AttemptResult, Backend, Phase, RunHandle
+from pack.launcher.backends.sink import line_writer
 from pack.launcher.resources import GPU_RESOURCE
 
 if TYPE_CHECKING:
@@ -487,13 +488,10 @@ def open_backend(
 ) -> DockerBackend:
     """The backend `pack run --backend docker` uses: Config.docker_host / docker_cli,
     else DOCKER_HOST and the docker on PATH."""
-
-    def write(line: str) -> None:
-        if log_sink is not None:
-            log_sink.write(line + "\n")
-            log_sink.flush()
-
     cli = config.docker_cli or shutil.which("docker", path=env.get("PATH"))
     return DockerBackend(
-        cli=cli, host=config.docker_host or env.get("DOCKER_HOST") or None, keep=keep, log=write
+        cli=cli,
+        host=config.docker_host or env.get("DOCKER_HOST") or None,
+        keep=keep,
+        log=line_writer(log_sink),
     )

@@ -27,6 +27,7 @@ from urllib.parse import urlparse
 from pack.errors import LaunchError
 from pack.launcher.backends.base import AttemptResult, Backend, Phase, RunHandle
 from pack.launcher.backends.podstatus import PodOutcome, classify
+from pack.launcher.backends.sink import line_writer
 
 if TYPE_CHECKING:
     from kubernetes.client import CoreV1Api
@@ -542,10 +543,5 @@ def open_backend(
 ) -> KubernetesBackend:
     check_store(config.store_url)
 
-    def write(line: str) -> None:
-        if log_sink is not None:
-            log_sink.write(line + "\n")
-            log_sink.flush()
-
     api = make_api(kubeconfig=config.kubeconfig, context=config.kube_context, env=env)
-    return KubernetesBackend(api, namespace=config.namespace, keep=keep, log=write)
+    return KubernetesBackend(api, namespace=config.namespace, keep=keep, log=line_writer(log_sink))
