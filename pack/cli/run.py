@@ -81,7 +81,10 @@ def copy_option(help_text: str) -> Callable[[F], F]:
     "pass_env",
     multiple=True,
     metavar="VAR",
-    help="Put the value of local variable VAR into the pod's env (repeatable); nothing is passed otherwise.",
+    help=(
+        "Put the value of local variable VAR into the pod's env (repeatable; on Kubernetes "
+        "through a per-pod Secret); nothing is passed otherwise."
+    ),
 )
 @click.option(
     "--env-from-secret",
