@@ -102,7 +102,8 @@ class JsonType(click.ParamType):
             return np.asarray(obj)
         try:
             converted = from_plain(obj, self.tp, engine, TypeContext())
-            to_plain(converted, self.tp, engine, TypeContext())  # validates every element
+            # validates every element; local files are checked, not uploaded
+            to_plain(converted, self.tp, engine, TypeContext(check_only=True))
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             self.fail(f"{value!r} is not a valid {type_name(self.tp)}: {exc}", param, ctx)
         return converted

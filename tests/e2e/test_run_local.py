@@ -164,6 +164,32 @@ def test_file_round_trip(pack: Any, project: Any, tmp_path: Path) -> None:
     assert read_url(r.out.strip()) == b"QUIET WORDS\n"
 
 
+def test_list_of_files_from_the_command_line(pack: Any, project: Any, tmp_path: Path) -> None:
+    root = project(
+        {
+            "many_mod.py": """
+            from pack import File, task
+
+
+            @task
+            def sizes(xs: list[File]) -> list[int]:
+                return [len(x.path.read_bytes()) for x in xs]
+            """
+        }
+    )
+    (tmp_path / "a.txt").write_text("hello\n")
+    (tmp_path / "b.txt").write_text("world!\n")
+    wf = str(root / "many_mod.py")
+    # Paths relative to the cwd (tmp_path), as a user types them; uploaded by the run.
+    r = pack("run", "-o", "json", wf, "sizes", "--xs", '["a.txt", "b.txt"]')
+    assert r.code == 0, r.err
+    assert r.json()["outputs"]["o0"] == [6, 7]
+    # A missing one is refused before anything runs, naming the element and the path.
+    r = pack("run", wf, "sizes", "--xs", '["a.txt", "missing.txt"]')
+    assert r.code == 2
+    assert "[1]" in r.err and "missing.txt" in r.err and "no such file" in r.err
+
+
 ML_PROJECT = {
     "mlwf.py": """
     from pathlib import Path

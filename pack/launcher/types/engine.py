@@ -34,6 +34,8 @@ class TypeContext:
 
     raw_output_prefix: str | None = None
     local_dir: Path | None = None
+    # Check values without uploading anything: command-line input validation.
+    check_only: bool = False
 
     def require_prefix(self, what: str) -> str:
         if not self.raw_output_prefix:

@@ -206,6 +206,13 @@ class FileTransformer:
 
     def to_literal(self, value: Any, tp: Any, engine: TypeEngine, ctx: TypeContext) -> Literal:
         ref = self._coerce(value)
+        if ref.uri is None and ctx.check_only:
+            path = ref.path
+            if not (path.is_dir() if self.multipart else path.is_file()):
+                raise TypeError(
+                    f"{str(path)!r}: no such {'directory' if self.multipart else 'file'}"
+                )
+            return _blob_literal(path.resolve().as_uri(), self.multipart)
         uri = ref.uri if ref.uri is not None else self._upload(ref.path, ctx)
         return _blob_literal(uri, self.multipart)
 
