@@ -265,7 +265,9 @@ def main() -> None:
 
             pod = kept_pod(work, store)
             container = pod.spec.containers[0]
-            env = {e.name: e.value for e in container.env if e.value is not None}
+            # The credentials travel in a per-pod Secret (secretKeyRef): the bare pod gets
+            # the same values directly.
+            env = {e.name: e.value for e in container.env if e.value is not None} | AWS
             api = client.CoreV1Api(config.new_client_from_config(config_file=KUBECONFIG))
             for _ in range(opts.runs):
                 bare.setdefault("bare pod, pod args", []).append(
@@ -281,7 +283,7 @@ def main() -> None:
             env, workdir = {}, None
             if "kubernetes" in backends:
                 args, workdir = list(container.args), container.working_dir
-                env = {e.name: e.value for e in container.env if e.value is not None}
+                env = {e.name: e.value for e in container.env if e.value is not None} | AWS
             for _ in range(opts.runs):
                 if args:
                     bare.setdefault("bare docker run, pod args", []).append(
