@@ -356,7 +356,8 @@ def from_plain(obj: Any, tp: Any, engine: TypeEngine, ctx: TypeContext) -> Any:
         kwargs = {k: from_plain(v, hints[k], engine, ctx) for k, v in obj.items() if k in hints}
         return tp(**kwargs)
     if _is_file_type(tp):
-        return tp(obj["uri"], local_dir=ctx.local_dir)
+        # A bare string is what a user types on the command line: a local path or a URL.
+        return tp(obj if isinstance(obj, str) else obj["uri"], local_dir=ctx.local_dir)
     raise TypeError(f"cannot decode {type_name(tp)}")
 
 
