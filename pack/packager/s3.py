@@ -62,8 +62,43 @@ def _boto_errors() -> tuple[type[Exception], ...]:
     return (BotoCoreError, ClientError)
 
 
+_CLIENTS: dict[tuple[str | None, str], Any] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def _aws_settings() -> str:
+    """A digest of the variables boto3 resolves credentials, region and endpoint from
+    (AWS_*, and HOME for ~/.aws): a client built under other values is not reused.
+    Only the digest is kept, never the values."""
+    import hashlib
+
+    items = sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_") or k == "HOME")
+    return hashlib.sha256(repr(items).encode()).hexdigest()
+
+
+def shared_client(endpoint_url: str | None) -> Any:
+    """One boto3 S3 client per endpoint (and AWS_* settings) per process.
+
+    Building one costs ~60-100 ms (a session loads and parses botocore's endpoint
+    data); a run reads and writes the store several times, so each S3Store built
+    for an object URL reuses it. boto3 clients are thread-safe.
+    """
+    key = (endpoint_url, _aws_settings())
+    with _CLIENTS_LOCK:
+        client = _CLIENTS.get(key)
+        if client is None:
+            import boto3
+            from botocore.config import Config as BotoConfig
+
+            config = BotoConfig(retries={"mode": "standard", "max_attempts": 5})
+            # endpoint_url=None lets boto3 apply its own settings (AWS_ENDPOINT_URL_S3, config file).
+            client = boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
+            _CLIENTS[key] = client
+        return client
+
+
 class S3Store:
-    """A bucket and a key prefix. The boto3 client is built on first use."""
+    """A bucket and a key prefix. The boto3 client is taken on first use (`shared_client`)."""
 
     def __init__(
         self,
@@ -87,14 +122,7 @@ class S3Store:
     def client(self) -> Any:
         with self._lock:
             if self._client is None:
-                import boto3
-                from botocore.config import Config as BotoConfig
-
-                config = BotoConfig(retries={"mode": "standard", "max_attempts": 5})
-                # endpoint_url=None lets boto3 apply its own settings (AWS_ENDPOINT_URL_S3, config file).
-                self._client = boto3.session.Session().client(
-                    "s3", endpoint_url=self.endpoint_url, config=config
-                )
+                self._client = shared_client(self.endpoint_url)
             return self._client
 
     def _key(self, key: str) -> str:
