@@ -34,7 +34,12 @@ def _check_keys(origin: str, where: str, value: Any, model: str) -> None:
         return
     if not isinstance(value, dict):
         raise UsageError(f"{origin}: {where} must be a mapping, got {type(value).__name__}")
-    unknown = sorted(set(value) - _known_keys(model))
+    from pack.launcher.podfields import POD_FIELDS
+
+    # The client is imported only for a key outside the names pack knows.
+    unknown = sorted(set(value) - POD_FIELDS[model])
+    if unknown:
+        unknown = sorted(set(value) - _known_keys(model))
     if unknown:
         raise UsageError(
             f"{origin}: unknown field {where}.{unknown[0]}",
