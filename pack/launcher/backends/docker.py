@@ -293,20 +293,73 @@ class DockerBackend(Backend):
             )
         return proc
 
+    def _docker_all(
+        self, *calls: Sequence[str], timeout: float = 120
+    ) -> list[subprocess.CompletedProcess[str]]:
+        """Independent CLI calls started together (each costs a CLI start, ~20-50 ms),
+        their results in order; a non-zero exit is the caller's to judge."""
+        procs: list[tuple[Sequence[str], subprocess.Popen[str]]] = []
+        try:
+            for args in calls:
+                procs.append(
+                    (
+                        args,
+                        subprocess.Popen(
+                            [*self._base(), *args],
+                            stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE,
+                            text=True,
+                        ),
+                    )
+                )
+            results = []
+            for args, proc in procs:
+                out, err = proc.communicate(timeout=timeout)
+                results.append(subprocess.CompletedProcess(list(args), proc.returncode, out, err))
+            return results
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            for _, proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            raise LaunchError(f"docker {calls[len(procs) - 1][0]}: {exc}") from None
+
+    def _engine_calls(self) -> list[tuple[str, ...]]:
+        if self._engine is not None:
+            return []
+        return [("network", "inspect", "bridge"), ("info", "--format", "{{json .Runtimes}}")]
+
+    def _set_engine(self, bridge: subprocess.CompletedProcess[str], info: Any) -> None:
+        self._engine = (bridge.returncode == 0, "nvidia" in info.stdout)
+
     def engine_features(self) -> tuple[bool, bool]:
         """(has a bridge network, has the nvidia runtime), asked once."""
         if self._engine is None:
-            bridge = self._docker("network", "inspect", "bridge", check=False).returncode == 0
-            info = self._docker("info", "--format", "{{json .Runtimes}}", check=False)
-            self._engine = (bridge, "nvidia" in info.stdout)
+            self._set_engine(*self._docker_all(*self._engine_calls()))
+        assert self._engine is not None
         return self._engine
 
-    def ensure_image(self, image: str) -> None:
-        """Pull `image` unless it is a digest ref already present (a tag may have moved)."""
-        if (
-            "@sha256:" in image
-            and self._docker("image", "inspect", image, check=False).returncode == 0
-        ):
+    def _probe(self, image: str) -> bool:
+        """Engine features (if not known yet) and whether `image` is a digest ref that is
+        present, asked in one round of concurrent CLI calls."""
+        calls = self._engine_calls()
+        by_digest = "@sha256:" in image
+        if by_digest:
+            calls.append(("image", "inspect", image))
+        results = self._docker_all(*calls)
+        if self._engine is None:
+            self._set_engine(results[0], results[1])
+        return by_digest and results[-1].returncode == 0
+
+    def ensure_image(self, image: str, *, present: bool | None = None) -> None:
+        """Pull `image` unless it is a digest ref already present (a tag may have moved).
+        `present`: what an inspect made just before said (`_probe`)."""
+        if present is None:
+            present = (
+                "@sha256:" in image
+                and self._docker("image", "inspect", image, check=False).returncode == 0
+            )
+        if present:
             return
         proc = self._docker("pull", "--quiet", image, check=False, timeout=1800)
         if proc.returncode != 0:
@@ -319,6 +372,9 @@ class DockerBackend(Backend):
     # --- runs ---------------------------------------------------------------------------
 
     def _create(self, pod: Any, execution: Execution, name: str) -> DockerRun:
+        image = _image_of(pod, self.container_name)
+        t0 = time.monotonic()
+        present = self._probe(image)
         bridge, nvidia = self.engine_features()
         store_urls = [execution.store_url, *self.extra_store_urls]
         if self.host and not self.host.startswith("unix://"):
@@ -338,15 +394,23 @@ class DockerBackend(Backend):
                 env_file=str(env_file),
                 container_name=self.container_name,
             )
-            t0 = time.monotonic()
-            self.ensure_image(_image_of(pod, self.container_name))
+            self.ensure_image(image, present=present)
             self.timings["pull"] = time.monotonic() - t0
-            self._docker("rm", "-f", "-v", name, check=False)
             # Written only now, so the values sit on disk for the create alone, not a pull.
             fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.writelines(f"{k}={v}\n" for k, v in run.env.items())
-            self._docker(*run.argv)
+            created = self._docker(*run.argv, check=False)
+            if created.returncode != 0 and "already in use" in created.stderr:
+                # A leftover of the same name (names are unique per execution and
+                # attempt, so this is rare): removed only when it is in the way.
+                self._docker("rm", "-f", "-v", name, check=False)
+                created = self._docker(*run.argv, check=False)
+            if created.returncode != 0:
+                last = (created.stderr.strip().splitlines() or ["no message"])[-1]
+                raise LaunchError(
+                    f"docker create failed on {self.host or 'the default engine'}: {last}"
+                )
         return run
 
     def run(self, pod: Any, execution: Execution) -> AttemptResult:

@@ -228,6 +228,7 @@ args = sys.argv[1:]
 if args[:1] == ["-H"]:
     args = args[2:]
 record = {{"args": args}}
+taken = {log!r} + ".taken"  # a container of this name exists
 if args[0] == "create":
     path = args[args.index("--env-file") + 1]
     record["env_file"] = path
@@ -237,6 +238,13 @@ with open({log!r}, "a") as log:
     log.write(json.dumps(record) + "\\n")
 if args[0] == "info":
     print("{{}}")
+if args[0] == "rm" and os.path.exists(taken):
+    os.remove(taken)
+if args[0] == "create":
+    if os.path.exists(taken):
+        sys.stderr.write('Error response from daemon: Conflict. The container name is already in use\\n')
+        sys.exit(1)
+    open(taken, "w").close()
 """
 
 
@@ -267,3 +275,58 @@ def test_env_values_go_through_a_private_env_file_removed_after_create(tmp_path:
     assert f"AWS_SECRET_ACCESS_KEY={secret}\n" in create["content"]
     assert not os.path.exists(create["env_file"])  # removed once the container exists
     assert not any(secret in arg for c in calls for arg in c["args"])
+
+
+def _fake_cli(tmp_path: Any) -> tuple[Any, Any]:
+    import sys
+
+    log = tmp_path / "calls.jsonl"
+    cli = tmp_path / "docker"
+    cli.write_text(FAKE_DOCKER.format(python=sys.executable, log=str(log)))
+    cli.chmod(0o755)
+    return cli, log
+
+
+def _calls(log: Any) -> list[list[str]]:
+    import json
+
+    return [json.loads(line)["args"] for line in log.read_text().splitlines()]
+
+
+def test_create_removes_nothing_unless_a_container_of_that_name_is_in_the_way(
+    tmp_path: Any,
+) -> None:
+    from pack.launcher.backends.docker import DockerBackend
+
+    cli, log = _fake_cli(tmp_path)
+    pod = render_manifest(limited, image=IMAGE, execution=EXECUTION)
+    backend = DockerBackend(cli=str(cli))
+    backend._create(pod, EXECUTION, "c1")
+    first = [c[0] for c in _calls(log)]
+    assert "rm" not in first and first.count("create") == 1
+    assert {"network", "info", "image"} <= set(first)  # engine and image asked first
+
+    log.write_text("")
+    backend._create(pod, EXECUTION, "c1")  # the name is taken now
+    again = _calls(log)
+    assert [c[0] for c in again] == ["image", "create", "rm", "create"]  # engine asked once
+    assert again[2] == ["rm", "-f", "-v", "c1"]
+
+
+def test_a_create_that_fails_otherwise_is_one_line_naming_the_engine(tmp_path: Any) -> None:
+    import sys
+
+    from pack.launcher.backends.docker import DockerBackend
+
+    cli = tmp_path / "docker"
+    cli.write_text(
+        f"#!{sys.executable}\nimport sys\n"
+        "if 'create' in sys.argv:\n"
+        "    sys.stderr.write('Error response from daemon: no such image\\n'); sys.exit(1)\n"
+    )
+    cli.chmod(0o755)
+    pod = render_manifest(limited, image=IMAGE, execution=EXECUTION)
+    with pytest.raises(
+        LaunchError, match=r"^docker create failed on the default engine: .*no such image"
+    ):
+        DockerBackend(cli=str(cli))._create(pod, EXECUTION, "c2")
