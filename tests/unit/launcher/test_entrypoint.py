@@ -86,3 +86,39 @@ def test_execute_usage_errors_exit_nonzero() -> None:
         text=True,
     )
     assert r.returncode != 0 and "pack-execute: error" in r.stderr
+
+
+BIN = "/opt/pack/venv/bin"
+SCRIPT = [f"{BIN}/pack-execute", "--inputs", "s3://b/i.pb"]
+
+
+@pytest.mark.parametrize(
+    ("cmd", "program", "bundle", "path0", "expected"),
+    [
+        (["pack-execute"], SCRIPT, {"wf", "assets"}, [BIN], True),
+        # a bundle module named like one already loaded: a new interpreter would import it
+        (["pack-execute"], SCRIPT, {"wf", "json"}, [BIN], False),
+        (["pack-execute"], SCRIPT, {"wf", "botocore"}, [BIN], False),
+        # started at interpreter start in a new process
+        (["pack-execute"], SCRIPT, {"wf", "sitecustomize"}, [BIN], False),
+        # sys.path[0] would differ
+        (["pack-execute"], SCRIPT, {"wf"}, ["/tmp/pack"], False),
+        (
+            ["pack-execute"],
+            [sys.executable, "-m", "pack.launcher.entrypoint"],
+            {"wf"},
+            [BIN],
+            False,
+        ),
+        # not pack's own entrypoint, or the bundle could not be listed
+        (["python3", "x.py"], ["python3", "x.py"], {"wf"}, [BIN], False),
+        (["pack-execute"], SCRIPT, {"?"}, [BIN], False),
+    ],
+)
+def test_pack_execute_continues_in_process_only_when_nothing_could_differ(
+    cmd: list[str], program: list[str], bundle: set[str], path0: list[str], expected: bool
+) -> None:
+    from pack.launcher.entrypoint import continues_here
+
+    loaded = {"json", "json.decoder", "botocore.session", "os", "sys"}
+    assert continues_here(cmd, program, bundle, loaded, path0) is expected
