@@ -7,8 +7,11 @@ would (PACK_POD_TEMPLATE), not in the tasks.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -212,3 +215,52 @@ def test_kubernetes_refuses_a_file_store_before_packaging(project: Project, tmp_
     line = error_line(proc.stderr)
     assert store in line and "s3://" in line
     assert not (tmp_path / "local-store").exists()
+
+
+# Printed at exit by the pack process: which kubernetes client modules it loaded.
+REPORT_IMPORTS = """\
+import atexit, sys
+def report():
+    loaded = sorted(m for m in sys.modules if m.startswith("kubernetes.client.api"))
+    print("\\nkubernetes-client-modules:", ",".join(loaded), file=sys.stderr)
+atexit.register(report)
+from pack.cli import main
+sys.exit(main())
+"""
+
+
+@dataclass
+class ImportWatching(Project):
+    """A Project whose `pack` calls report the client modules each process loaded."""
+
+    loaded: list[tuple[str, set[str]]] = field(default_factory=list)
+
+    def pack(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [sys.executable, "-c", REPORT_IMPORTS, *args],
+            cwd=self.root,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("kubernetes-client-")]
+        assert len(lines) == 1, proc.stderr[-3000:]
+        modules = set(filter(None, lines[0].partition(":")[2].strip().split(",")))
+        self.loaded.append((args[0], modules))
+        return proc
+
+
+def test_kubernetes_run_status_logs_never_import_core_v1_api(project: Project) -> None:
+    """CoreV1Api's import is ~0.4 s; the backend talks through the ApiClient alone."""
+    watching = ImportWatching(project.root, project.env, project.store, project.missing_image)
+    result = watching.run_json("kubernetes", "main", "--x", "2")
+    assert result["status"] == "succeeded"
+    check_detach_status_logs(watching, "kubernetes")
+    commands = [command for command, _ in watching.loaded]
+    assert commands.count("run") == 2 and "logs" in commands and "status" in commands
+    # The run used the client (so the check below is not vacuous) ...
+    assert "kubernetes.client.api_client" in watching.loaded[0][1]
+    # ... and no command loaded the generated core/v1 API module.
+    for command, modules in watching.loaded:
+        assert "kubernetes.client.api.core_v1_api" not in modules, command
