@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from tests.integration.k8s_wait import wait_gone
+
 pytestmark = pytest.mark.integration
 
 NAMESPACE = "default"
@@ -107,22 +109,9 @@ def test_pod_runs_to_success_and_its_log_is_readable(
     assert log.split() == [str(a * b)]
 
     core_v1.delete_namespaced_pod(pod_name, NAMESPACE, grace_period_seconds=0)
-    assert _gone(core_v1, pod_name), f"pod {pod_name} still exists after its deletion"
-
-
-def _gone(core_v1: Any, name: str) -> bool:
-    from kubernetes.client.exceptions import ApiException
-
-    deadline = time.monotonic() + WATCH_SECONDS
-    while time.monotonic() < deadline:
-        try:
-            core_v1.read_namespaced_pod(name, NAMESPACE)
-        except ApiException as exc:
-            if exc.status == 404:
-                return True
-            raise
-        time.sleep(0.5)
-    return False
+    assert wait_gone(lambda: core_v1.read_namespaced_pod(pod_name, NAMESPACE), WATCH_SECONDS), (
+        f"pod {pod_name} still exists after its deletion"
+    )
 
 
 def _pull_failure(pod: Any) -> str | None:

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from tests.integration.k8s_wait import wait_gone
 from tests.integration.test_remote_docker import (
     Project,
     check_detach_status_logs,
@@ -83,22 +82,6 @@ def run_record_text(project: Project, execution_id: str) -> str:
     s3 = boto3.client("s3", endpoint_url=project.env["AWS_ENDPOINT_URL_S3"])
     body = s3.get_object(Bucket=bucket, Key=f"{prefix}/runs/{execution_id}/run.json")["Body"]
     return str(body.read().decode())
-
-
-def wait_gone(read: Callable[[], object], seconds: float = 120) -> bool:
-    """True once `read` answers 404 (polled: the garbage collector works on its own time)."""
-    from kubernetes.client.exceptions import ApiException
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            read()
-        except ApiException as exc:
-            if exc.status == 404:
-                return True
-            raise
-        time.sleep(0.5)
-    return False
 
 
 def test_kubernetes_run_reuse_and_code_change(project: Project) -> None:
