@@ -19,7 +19,7 @@ from pack.cli.common import config_from, echo_json, is_tty, output_option
 
 if TYPE_CHECKING:
     from pack.config import Config
-    from pack.imagespec.resolve import Outcome
+    from pack.imagespec.ensure import Outcome
 
 
 class PlainProgress:
@@ -149,13 +149,13 @@ def command(
         _dry_run(specs, config, output == "json")
         return
 
+    from pack.imagespec.ensure import FAILED, MISSING, ensure_all, ensurer_from_config
     from pack.imagespec.hashing import defaults_from_config
-    from pack.imagespec.resolve import FAILED, MISSING, ensure_all, resolver_from_config
 
     progress: PlainProgress | RichProgress
     progress = RichProgress() if is_tty() and output != "json" else PlainProgress()
     try:
-        resolver = resolver_from_config(
+        ensurer = ensurer_from_config(
             config,
             os.environ,
             progress=progress,
@@ -165,7 +165,7 @@ def command(
             secret_sources=secret_sources,
             jobs=jobs,
         )
-        outcomes = ensure_all(specs, defaults_from_config(config), resolver)
+        outcomes = ensure_all(specs, defaults_from_config(config), ensurer)
     finally:
         progress.close()
     if output == "json":

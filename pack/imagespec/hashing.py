@@ -84,7 +84,7 @@ def defaults_from_config(config: Config) -> ResolveDefaults:
 
 
 @dataclass(frozen=True)
-class FileEntry:
+class ImageFile:
     """One file the image will contain: where it sits relative to the spec, not on this disk."""
 
     path: str  # posix, relative to the spec's base_dir
@@ -99,14 +99,14 @@ class FileEntry:
 @dataclass(frozen=True)
 class RequirementsInput:
     kind: str  # "requirements.txt" | "uv.lock" | "pyproject.toml"
-    files: tuple[FileEntry, ...]  # the named file first; uv.lock brings its pyproject.toml
+    files: tuple[ImageFile, ...]  # the named file first; uv.lock brings its pyproject.toml
 
 
 @dataclass(frozen=True)
 class CopyInput:
     entry: str  # as written in the spec (posix, relative)
     is_dir: bool
-    files: tuple[FileEntry, ...]
+    files: tuple[ImageFile, ...]
 
 
 @dataclass(frozen=True)
@@ -234,13 +234,13 @@ def _rel(spec: ImageSpec, path: Path) -> str:
     return Path(os.path.relpath(path, spec.folder)).as_posix()
 
 
-def _file_entry(spec: ImageSpec, path: Path, fieldname: str) -> FileEntry:
+def _file_entry(spec: ImageSpec, path: Path, fieldname: str) -> ImageFile:
     try:
         mode = path.stat().st_mode
         digest = Digest.of_file(path)
     except OSError as exc:
         raise _fail(spec, fieldname, f"cannot read {path}: {exc.strerror}") from None
-    return FileEntry(
+    return ImageFile(
         path=_rel(spec, path),
         executable=bool(mode & stat.S_IXUSR),
         sha256=digest.hex,

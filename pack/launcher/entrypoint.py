@@ -339,7 +339,7 @@ def run_task(
     from pack.errors import StoreError
     from pack.launcher.context import context_from_env, reset_context, set_context
     from pack.launcher.errors import Recoverable
-    from pack.launcher.resolver import ResolverError, load_resolver
+    from pack.launcher.task_resolver import ResolverError, load_resolver
     from pack.launcher.types.engine import TypeContext, default_engine, type_name
     from pack.packager.store import read_url, write_url
 

@@ -24,8 +24,6 @@ if TYPE_CHECKING:
     from pack.config import Config
     from pack.launcher.images import ImageChoice
 
-REMOTE_BACKENDS = ("docker", "kubernetes")
-
 
 # --- images -------------------------------------------------------------------------------
 
@@ -45,7 +43,7 @@ def prepare_image(
     from pack.launcher.images import ImageChoice
 
     if choice.spec is not None:
-        from pack.imagespec.resolve import ensure_image
+        from pack.imagespec.ensure import ensure_image
 
         outcome = ensure_image(choice.spec, config, environ, progress=progress)
         ref = outcome.pinned or str(outcome.ref)
@@ -53,12 +51,12 @@ def prepare_image(
         return ImageChoice(ref, outcome.spec_digest, choice.spec), info
     if "@sha256:" in choice.ref:
         return choice, {"ref": choice.ref, "status": "given", "digest": choice.ref}
+    from pack.imagespec.ensure import ensurer_from_config
     from pack.imagespec.ref import ImageRef
-    from pack.imagespec.resolve import resolver_from_config
 
     try:
         parsed = ImageRef.parse(choice.ref)
-        digest = resolver_from_config(config, environ).registry.lookup(parsed)
+        digest = ensurer_from_config(config, environ).registry.lookup(parsed)
     except (PackError, ValueError):
         digest = None
     if digest is None:

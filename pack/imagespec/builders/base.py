@@ -1,6 +1,6 @@
 """The Builder protocol: turn a rendered Dockerfile and its files into a tagged image.
 
-A builder sees no ImageSpec: the orchestrator (resolve.py) renders the Dockerfile,
+A builder sees no ImageSpec: the orchestrator (ensure.py) renders the Dockerfile,
 lists the context files and the secrets, and hands over one BuildRequest. Progress
 goes to a `Progress` sink the caller owns (plain lines or a rich display), so
 library code never prints.

@@ -42,18 +42,18 @@ ENGINE_TTL = 600  # seconds a detected engine (CLI kind, network) is trusted
 
 
 @dataclass(frozen=True)
-class RunResult:
+class CommandResult:
     returncode: int
     lines: tuple[str, ...]  # the last lines (stdout and stderr merged)
 
 
-# (argv, env, on_line) -> RunResult. on_line receives each output line as it arrives.
-Runner = Callable[[Sequence[str], Mapping[str, str], Callable[[str], None] | None], RunResult]
+# (argv, env, on_line) -> CommandResult. on_line receives each output line as it arrives.
+Runner = Callable[[Sequence[str], Mapping[str, str], Callable[[str], None] | None], CommandResult]
 
 
 def run_streaming(
     argv: Sequence[str], env: Mapping[str, str], on_line: Callable[[str], None] | None
-) -> RunResult:
+) -> CommandResult:
     try:
         proc = subprocess.Popen(
             list(argv),
@@ -74,7 +74,7 @@ def run_streaming(
         kept.append(line)
         if on_line is not None:
             on_line(line)
-    return RunResult(proc.wait(), tuple(kept))
+    return CommandResult(proc.wait(), tuple(kept))
 
 
 # ---------------------------------------------------------------- pure helpers
@@ -219,7 +219,7 @@ class DockerBuilder:
 
     # ---- detection (once per builder)
 
-    def _quiet(self, *args: str) -> RunResult:
+    def _quiet(self, *args: str) -> CommandResult:
         return self.runner(list(args), self.env, None)
 
     def _probe(self, cli: str) -> Engine | None:
@@ -379,7 +379,7 @@ class DockerBuilder:
                 out[secret.id] = path
         return out
 
-    def _must(self, label: str, show: Callable[[str], None], *argv: str) -> RunResult:
+    def _must(self, label: str, show: Callable[[str], None], *argv: str) -> CommandResult:
         result = self.runner(list(argv), self.env, show)
         if result.returncode != 0:
             tail = "\n".join(f"  {line}" for line in result.lines[-TAIL_LINES:])

@@ -62,6 +62,13 @@ class RunHandle:
     namespace: str | None = None
 
 
+class RunInterrupted(LaunchError):
+    """Ctrl-C during an attempt: the backend stopped what it started; the message says
+    what was stopped and where the partial run lives."""
+
+    exit_code = 130
+
+
 class Backend:
     """Base class; subclasses implement `run` and, when they can detach, the rest."""
 

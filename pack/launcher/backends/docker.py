@@ -35,7 +35,7 @@ from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from pack.errors import LaunchError
-from pack.launcher.backends.base import AttemptResult, Backend, Phase, RunHandle
+from pack.launcher.backends.base import AttemptResult, Backend, Phase, RunHandle, RunInterrupted
 from pack.launcher.backends.sink import line_writer
 from pack.launcher.resources import GPU_RESOURCE
 
@@ -45,12 +45,6 @@ if TYPE_CHECKING:
 
 LOG_TAIL_LINES = 40
 STOP_GRACE_SECONDS = 10
-
-
-class Interrupted(LaunchError):
-    """Ctrl-C during a run: the container was stopped; the message says where the run lives."""
-
-    exit_code = 130
 
 
 @dataclass(frozen=True)
@@ -442,7 +436,7 @@ class DockerBackend(Backend):
             self._docker("stop", "-t", str(STOP_GRACE_SECONDS), name, check=False, timeout=60)
             if not self.keep:
                 self._docker("rm", "-f", "-v", name, check=False)
-            raise Interrupted(
+            raise RunInterrupted(
                 f"interrupted: stopped container {name}; the partial run is under "
                 f"{execution.run_prefix}"
             ) from None

@@ -29,7 +29,7 @@ from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from pack.errors import LaunchError
-from pack.launcher.backends.base import AttemptResult, Backend, Phase, RunHandle
+from pack.launcher.backends.base import AttemptResult, Backend, Phase, RunHandle, RunInterrupted
 from pack.launcher.backends.k8sapi import PodApi
 from pack.launcher.backends.podstatus import PodOutcome, classify
 from pack.launcher.backends.sink import line_writer
@@ -41,12 +41,6 @@ if TYPE_CHECKING:
 LOG_TAIL_LINES = 200
 WATCH_SECONDS = 60  # server-side timeout of one watch request; the loop re-watches
 LOG_DRAIN_SECONDS = 60
-
-
-class Interrupted(LaunchError):
-    """Ctrl-C during a run: the pod was deleted; the message says where the run lives."""
-
-    exit_code = 130
 
 
 def _pod_name(pod: Any) -> str:
@@ -351,7 +345,7 @@ class KubernetesBackend(Backend):
             self.timings["pod_run"] = t_done - t_created - self.timings.get("pod_start", 0.0)
         except KeyboardInterrupt:
             self._delete(name)
-            raise Interrupted(
+            raise RunInterrupted(
                 f"interrupted: deleted pod {self.namespace}/{name}; the partial run is under "
                 f"{execution.run_prefix}"
             ) from None

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from pack.launcher.podspec import primary_container
+
 State = Literal["pending", "running", "succeeded", "failed"]
 
 # Waiting reasons that will not fix themselves: the pod never starts.
@@ -61,15 +63,12 @@ class PodOutcome:
         return self.state in ("succeeded", "failed")
 
 
-def primary_container(pod: Any, name: str | None = None) -> Any | None:
-    containers = list(getattr(pod.spec, "containers", None) or []) if pod.spec else []
-    if not containers:
+def _primary_or_none(pod: Any, name: str | None) -> Any | None:
+    """podspec.primary_container, or None for a pod read back without containers."""
+    try:
+        return primary_container(pod, name)
+    except ValueError:
         return None
-    if name is not None:
-        for container in containers:
-            if container.name == name:
-                return container
-    return containers[0]
 
 
 def _container_status(pod: Any, name: str | None) -> Any | None:
@@ -80,7 +79,7 @@ def _container_status(pod: Any, name: str | None) -> Any | None:
         for status in statuses:
             if status.name == name:
                 return status
-    primary = primary_container(pod, name)
+    primary = _primary_or_none(pod, name)
     if primary is not None:
         for status in statuses:
             if status.name == primary.name:
@@ -162,7 +161,7 @@ def classify(
     events = list(events)
     status = pod.status
     phase = (status.phase if status else None) or "Pending"
-    container = primary_container(pod, container_name)
+    container = _primary_or_none(pod, container_name)
     cstatus = _container_status(pod, container_name)
     pod_reason = status.reason if status else None
 

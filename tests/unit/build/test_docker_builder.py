@@ -12,7 +12,7 @@ from pack.imagespec.builders.base import BuildRequest, Secret
 from pack.imagespec.builders.docker import (
     DockerBuilder,
     Engine,
-    RunResult,
+    CommandResult,
     assemble_context,
     build_argv,
     failing_step_tail,
@@ -42,17 +42,17 @@ class FakeDocker:
 
     def __call__(
         self, argv: Sequence[str], env: Mapping[str, str], on_line: Callable[[str], None] | None
-    ) -> RunResult:
+    ) -> CommandResult:
         argv = list(argv)
         self.calls.append(argv)
         self.envs.append(env)
         sub = argv[1:3]
         if sub == ["buildx", "version"]:
-            return RunResult(0 if self.buildx else 1, ("v0.12",) if self.buildx else ())
+            return CommandResult(0 if self.buildx else 1, ("v0.12",) if self.buildx else ())
         if sub[0] == "version":
-            return RunResult(0, (self.version,))
+            return CommandResult(0, (self.version,))
         if sub[0] == "network":
-            return RunResult(0, tuple(self.networks.splitlines()))
+            return CommandResult(0, tuple(self.networks.splitlines()))
         if sub[0] in ("build", "buildx"):
             for i, a in enumerate(argv):
                 if a == "--secret":
@@ -61,13 +61,13 @@ class FakeDocker:
             for line in self.build_lines:
                 if on_line:
                     on_line(line)
-            return RunResult(self.build_rc, tuple(self.build_lines))
+            return CommandResult(self.build_rc, tuple(self.build_lines))
         if sub[0] == "push":
             line = f"abc: digest: {DIGEST} size: 1161"
             if on_line:
                 on_line(line)
-            return RunResult(0, ("Pushed", line))
-        return RunResult(0, ())
+            return CommandResult(0, ("Pushed", line))
+        return CommandResult(0, ())
 
 
 class Lines:

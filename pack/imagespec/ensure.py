@@ -37,7 +37,7 @@ REUSED, BUILT, COPIED, MISSING, FAILED = "reused", "built", "copied", "missing",
 
 
 @dataclass(frozen=True)
-class ResolveOptions:
+class EnsureOptions:
     force: bool = False  # rebuild even when the image exists
     check: bool = False  # only report; never build, push or copy
     push: bool = True  # False: build into the local engine only
@@ -80,7 +80,7 @@ def _tagged(ref: ImageRef) -> ImageRef:
     return ImageRef(ref.registry, ref.repository, ref.tag, None)
 
 
-class ImageResolver:
+class ImageEnsurer:
     """Decides reuse/copy/build for resolved specs; one per command (holds the caches)."""
 
     def __init__(
@@ -89,7 +89,7 @@ class ImageResolver:
         registry: RegistryClient,
         record: ImageRecord,
         builder: Callable[[], Builder],
-        options: ResolveOptions,
+        options: EnsureOptions,
         progress: Progress | None = None,
     ) -> None:
         self.registry = registry
@@ -261,7 +261,7 @@ def runtime_wheel(dest: Path, cache_dir: Path | None) -> Path:
 def ensure_all(
     specs: Mapping[str, ImageSpec],
     defaults: ResolveDefaults,
-    resolver: ImageResolver,
+    ensurer: ImageEnsurer,
     *,
     on_done: Callable[[Outcome], None] | None = None,
 ) -> list[Outcome]:
@@ -279,13 +279,13 @@ def ensure_all(
             error = f"its base image {node.base.label} failed"
             return Outcome(node.label, r.ref, FAILED, 0.0, r.digest, error, names)
         try:
-            out = resolver.ensure(r, node.label)
+            out = ensurer.ensure(r, node.label)
         except PackError as exc:
             return Outcome(node.label, r.ref, FAILED, 0.0, r.digest, exc.message, names)
         return dataclasses.replace(out, variables=names)
 
     for wave in waves:
-        workers = max(1, min(resolver.options.jobs, len(wave)))
+        workers = max(1, min(ensurer.options.jobs, len(wave)))
         if workers == 1:
             results = [one(n) for n in wave]
         else:
@@ -300,7 +300,7 @@ def ensure_all(
     return outcomes
 
 
-def resolver_from_config(
+def ensurer_from_config(
     config: Config,
     environ: Mapping[str, str],
     *,
@@ -310,8 +310,8 @@ def resolver_from_config(
     push: bool = True,
     secret_sources: Mapping[str, Path] | None = None,
     jobs: int = 4,
-) -> ImageResolver:
-    """The resolver a command uses: registry client, record, lazy Docker builder from Config.
+) -> ImageEnsurer:
+    """The ensurer a command uses: registry client, record, lazy Docker builder from Config.
 
     `environ` is the process environment the CLI hands down: the builder's subprocesses
     inherit it, and DOCKER_CONFIG/HOME locate the Docker config when Config has none.
@@ -328,14 +328,14 @@ def resolver_from_config(
 
         return DockerBuilder.from_config(config, environ)
 
-    return ImageResolver(
+    return ImageEnsurer(
         registry=RegistryClient(
             credentials=DockerCredentials(default_config_path(docker_dir, home)),
             insecure=config.insecure_registries,
         ),
         record=ImageRecord.in_cache(config.cache_dir, config.record_ttl_seconds),
         builder=make_builder,
-        options=ResolveOptions(
+        options=EnsureOptions(
             force=force,
             check=check,
             push=push,
@@ -364,8 +364,8 @@ def ensure_image(
     """
     from pack.imagespec.hashing import defaults_from_config
 
-    resolver = resolver_from_config(config, environ, progress=progress, check=check)
-    outcomes = ensure_all({spec.name: spec}, defaults_from_config(config), resolver)
+    ensurer = ensurer_from_config(config, environ, progress=progress, check=check)
+    outcomes = ensure_all({spec.name: spec}, defaults_from_config(config), ensurer)
     for out in outcomes:
         if out.status == FAILED:
             raise BuildError(f"{out.variable}: {out.error}")

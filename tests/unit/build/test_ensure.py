@@ -14,7 +14,7 @@ from pack.imagespec.builders.base import BuildRequest, BuildResult, Progress
 from pack.imagespec.hashing import ResolveDefaults
 from pack.imagespec.record import ImageRecord
 from pack.imagespec.ref import ImageRef
-from pack.imagespec.resolve import ImageResolver, ResolveOptions, build_cache_ref, ensure_all
+from pack.imagespec.ensure import ImageEnsurer, EnsureOptions, build_cache_ref, ensure_all
 from pack.imagespec.spec import ImageSpec
 
 DEFAULTS = ResolveDefaults(python_version="3.11", runtime_version="0.1.0")
@@ -61,16 +61,16 @@ class FakeBuilder:
         return str(ref) in self.local
 
 
-def setup(tmp_path: Path, **options: Any) -> tuple[ImageResolver, FakeRegistry, FakeBuilder]:
+def setup(tmp_path: Path, **options: Any) -> tuple[ImageEnsurer, FakeRegistry, FakeBuilder]:
     registry = FakeRegistry()
     builder = FakeBuilder(registry, options.pop("fail", None))
-    resolver = ImageResolver(
+    ensurer = ImageEnsurer(
         registry=registry,  # type: ignore[arg-type]
         record=ImageRecord(tmp_path / "record.json", 3600),
         builder=lambda: builder,
-        options=ResolveOptions(**options),
+        options=EnsureOptions(**options),
     )
-    return resolver, registry, builder
+    return ensurer, registry, builder
 
 
 def spec(
@@ -81,27 +81,27 @@ def spec(
 
 
 def test_missing_is_built_then_reused_from_the_record_without_a_request(tmp_path: Path) -> None:
-    resolver, registry, builder = setup(tmp_path)
+    ensurer, registry, builder = setup(tmp_path)
     specs = {"app": spec(tmp_path, env={"A": "1"})}
-    [first] = ensure_all(specs, DEFAULTS, resolver)
+    [first] = ensure_all(specs, DEFAULTS, ensurer)
     assert first.status == "built" and first.ref.digest == D2
     assert first.pinned == f"reg.local:5000/team/app@{D2}"
     assert "FROM reg.local:5000/base:1" in builder.built[0].dockerfile
     registry.calls.clear()
-    resolver2, _, _ = setup(tmp_path)
-    resolver2.registry = registry  # type: ignore[assignment]
-    [second] = ensure_all(specs, DEFAULTS, resolver2)
+    ensurer2, _, _ = setup(tmp_path)
+    ensurer2.registry = registry  # type: ignore[assignment]
+    [second] = ensure_all(specs, DEFAULTS, ensurer2)
     assert second.status == "reused" and second.ref.digest == D2
     assert registry.calls == []  # the record answered: not even a HEAD
 
 
 def test_present_in_registry_is_reused_and_force_rebuilds(tmp_path: Path) -> None:
     s = spec(tmp_path)
-    resolver, registry, builder = setup(tmp_path)
+    ensurer, registry, builder = setup(tmp_path)
     from pack.imagespec.hashing import resolve
 
     registry.images[str(resolve(s, DEFAULTS).ref)] = D1
-    [out] = ensure_all({"app": s}, DEFAULTS, resolver)
+    [out] = ensure_all({"app": s}, DEFAULTS, ensurer)
     assert (out.status, out.ref.digest, builder.built) == ("reused", D1, [])
     forced, _, fbuilder = setup(tmp_path / "f", force=True)
     forced.registry = registry  # type: ignore[assignment]
@@ -110,29 +110,29 @@ def test_present_in_registry_is_reused_and_force_rebuilds(tmp_path: Path) -> Non
 
 
 def test_check_reports_missing_and_builds_nothing(tmp_path: Path) -> None:
-    resolver, registry, builder = setup(tmp_path, check=True)
-    [out] = ensure_all({"app": spec(tmp_path)}, DEFAULTS, resolver)
+    ensurer, registry, builder = setup(tmp_path, check=True)
+    [out] = ensure_all({"app": spec(tmp_path)}, DEFAULTS, ensurer)
     assert out.status == "missing" and builder.built == [] and out.pinned is None
 
 
 def test_renamed_spec_is_copied_not_rebuilt(tmp_path: Path) -> None:
-    resolver, registry, builder = setup(tmp_path)
-    ensure_all({"app": spec(tmp_path, name="team/old")}, DEFAULTS, resolver)
-    [moved] = ensure_all({"app": spec(tmp_path, name="team/new")}, DEFAULTS, resolver)
+    ensurer, registry, builder = setup(tmp_path)
+    ensure_all({"app": spec(tmp_path, name="team/old")}, DEFAULTS, ensurer)
+    [moved] = ensure_all({"app": spec(tmp_path, name="team/new")}, DEFAULTS, ensurer)
     assert moved.status == "copied" and moved.ref.digest == D2
     assert len(builder.built) == 1
     assert any(c.startswith("copy reg.local:5000/team/old:") for c in registry.calls)
 
 
 def test_local_only_spec_checks_the_engine(tmp_path: Path) -> None:
-    resolver, registry, builder = setup(tmp_path)
+    ensurer, registry, builder = setup(tmp_path)
     s = spec(tmp_path, registry=None)
-    [first] = ensure_all({"app": s}, DEFAULTS, resolver)
+    [first] = ensure_all({"app": s}, DEFAULTS, ensurer)
     assert first.status == "built" and builder.built[0].push is False
     (tmp_path / "record.json").unlink()
-    resolver2, _, builder2 = setup(tmp_path)
+    ensurer2, _, builder2 = setup(tmp_path)
     builder2.local = builder.local
-    [second] = ensure_all({"app": s}, DEFAULTS, resolver2)
+    [second] = ensure_all({"app": s}, DEFAULTS, ensurer2)
     assert second.status == "reused" and registry.calls == []
 
 
@@ -140,8 +140,8 @@ def test_base_spec_builds_first_and_its_failure_fails_dependents(tmp_path: Path)
     base = spec(tmp_path, name="team/base")
     child = spec(tmp_path, name="team/child", base_image=base)
     lone = spec(tmp_path, name="team/lone")
-    resolver, registry, builder = setup(tmp_path)
-    outs = ensure_all({"child": child, "base": base}, DEFAULTS, resolver)
+    ensurer, registry, builder = setup(tmp_path)
+    outs = ensure_all({"child": child, "base": base}, DEFAULTS, ensurer)
     assert [o.variable for o in outs] == ["base", "child"]
     assert [r.ref.repository for r in builder.built] == ["team/base", "team/child"]
     assert f"FROM {outs[0].ref.registry}/team/base:" in builder.built[1].dockerfile
