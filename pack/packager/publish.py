@@ -12,7 +12,6 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from pack.digest import Digest
 from pack.errors import PackageError, UsageError
@@ -23,7 +22,6 @@ from pack.packager.store import Store, open_store
 from pack.packager.treedigest import TreeRecord, tree_digest
 from pack.packager.walk import Excluded, FileEntry, Listing, list_files
 
-CopyMode = Literal["all", "auto", "none"]
 COPY_MODES: tuple[str, ...] = ("all", "auto", "none")
 ROOT_MARKERS = ("pyproject.toml", ".git", "setup.py")
 WARN_FILE_BYTES = 10 * 1024 * 1024

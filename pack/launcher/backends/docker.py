@@ -542,7 +542,6 @@ def open_backend(
     *,
     log_sink: IO[str] | None = None,
     keep: bool = False,
-    **_: Any,
 ) -> DockerBackend:
     """The backend `pack run --backend docker` uses: Config.docker_host / docker_cli,
     else DOCKER_HOST and the docker on PATH."""

@@ -541,7 +541,6 @@ def open_backend(
     *,
     log_sink: IO[str] | None = None,
     keep: bool = False,
-    **_: Any,
 ) -> KubernetesBackend:
     check_store(config.store_url)
 
