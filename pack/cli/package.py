@@ -11,8 +11,8 @@ import click
 from pack.cli import common
 
 if TYPE_CHECKING:
+    from pack.filetree.entry import Excluded
     from pack.packager.publish import PackagePlan
-    from pack.packager.walk import Excluded
 
 
 def _excluded_json(excluded: tuple[Excluded, ...]) -> list[dict[str, Any]]:

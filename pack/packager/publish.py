@@ -15,12 +15,13 @@ from pathlib import Path
 
 from pack.digest import Digest
 from pack.errors import PackageError, UsageError
+from pack.filetree.entry import Excluded, FileEntry, Listing
+from pack.filetree.walk import list_files
 from pack.packager import statcache
 from pack.packager.archive import COMPRESSIONS, SUFFIXES, Member, write_bundle
 from pack.packager.imports import resolve_imports
 from pack.packager.store import Store, open_store
 from pack.packager.treedigest import TreeRecord, tree_digest
-from pack.packager.walk import Excluded, FileEntry, Listing, list_files
 
 COPY_MODES: tuple[str, ...] = ("all", "auto", "none")
 ROOT_MARKERS = ("pyproject.toml", ".git", "setup.py")

@@ -18,7 +18,7 @@ from pathlib import Path
 from pack.atomic import atomic_write
 from pack.digest import Digest
 from pack.errors import PackageError
-from pack.packager.walk import FileEntry
+from pack.filetree.entry import FileEntry
 
 CACHE_VERSION = 1
 RACY_WINDOW_NS = 2_000_000_000

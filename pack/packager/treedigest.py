@@ -12,12 +12,11 @@ import hashlib
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
 
 from pack.digest import Digest
+from pack.filetree.entry import Kind
 
 TREE_SALT = b"pack-tree-v1\x00"
-Kind = Literal["file", "symlink"]
 _KIND_BYTE = {"file": b"f", "symlink": b"l"}
 
 

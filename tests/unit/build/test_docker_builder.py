@@ -10,9 +10,9 @@ import pytest
 from pack.errors import BuildError, UsageError
 from pack.imagespec.builders.base import BuildRequest, Secret
 from pack.imagespec.builders.docker import (
+    CommandResult,
     DockerBuilder,
     Engine,
-    CommandResult,
     assemble_context,
     build_argv,
     failing_step_tail,

@@ -11,10 +11,10 @@ import pytest
 from pack.digest import Digest
 from pack.errors import BuildError
 from pack.imagespec.builders.base import BuildRequest, BuildResult, Progress
+from pack.imagespec.ensure import EnsureOptions, ImageEnsurer, build_cache_ref, ensure_all
 from pack.imagespec.hashing import ResolveDefaults
 from pack.imagespec.record import ImageRecord
 from pack.imagespec.ref import ImageRef
-from pack.imagespec.ensure import ImageEnsurer, EnsureOptions, build_cache_ref, ensure_all
 from pack.imagespec.spec import ImageSpec
 
 DEFAULTS = ResolveDefaults(python_version="3.11", runtime_version="0.1.0")

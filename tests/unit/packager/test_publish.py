@@ -226,7 +226,7 @@ def test_list_draws_a_tree_on_a_tty(
 
 
 def test_file_vanishing_mid_run_is_named(tree: Path) -> None:
-    from pack.packager.walk import list_files
+    from pack.filetree.walk import list_files
 
     write(tree, {"stay.py": "x", "gone.py": "x"})
     listing = list_files(tree)

@@ -9,42 +9,11 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from pack.errors import PackageError
-from pack.packager.ignore import IGNORE_FILES, VENV_MARKER, RuleFile, decide
-from pack.packager.treedigest import Kind
-
-
-@dataclass(frozen=True)
-class FileEntry:
-    """A file or symlink to pack; `source` is where its bytes are read from."""
-
-    path: str
-    kind: Kind
-    executable: bool
-    size: int
-    mtime_ns: int
-    ino: int
-    ctime_ns: int
-    source: Path
-    link_target: str = ""
-
-
-@dataclass(frozen=True)
-class Excluded:
-    path: str
-    reason: str
-    is_dir: bool = False
-
-
-@dataclass
-class Listing:
-    root: Path
-    files: list[FileEntry] = field(default_factory=list)
-    excluded: list[Excluded] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+from pack.filetree.entry import Excluded, FileEntry, Kind, Listing
+from pack.filetree.ignore import IGNORE_FILES, VENV_MARKER, RuleFile, decide
 
 
 def _inside(path: str, root: str) -> bool:

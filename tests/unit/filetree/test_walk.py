@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pack.errors import PackageError
-from pack.packager.walk import list_files
+from pack.filetree.walk import list_files
 
 from .conftest import write
 
