@@ -147,8 +147,9 @@ def command(
     if output == "json":
         echo_json(result.as_json())
     elif result.succeeded:
-        for value in result.outputs.values():
-            click.echo(_plain(value))
+        several = len(result.outputs) > 1  # a tuple or NamedTuple: one `name: value` line each
+        for name, value in result.outputs.items():
+            click.echo(f"{name}: {_plain(value)}" if several else _plain(value))
         click.echo(
             f"pack: {result.task} succeeded (execution {result.execution.id}, "
             f"{result.timings.get('total', 0.0):.2f}s); artifacts: {result.execution.run_prefix}",

@@ -339,8 +339,9 @@ def run_task(
     from pack.errors import StoreError
     from pack.launcher.context import context_from_env, reset_context, set_context
     from pack.launcher.errors import Recoverable
+    from pack.launcher.outputs import SINGLE_NAME, named_outputs
     from pack.launcher.task_resolver import ResolverError, load_resolver
-    from pack.launcher.types.engine import TypeContext, default_engine, type_name
+    from pack.launcher.types.engine import TypeContext, at, default_engine, type_name
     from pack.packager.store import read_url, write_url
 
     marks = {"execute_start": _STARTED, **_read_fetch_timing(env)}
@@ -374,15 +375,26 @@ def run_task(
         reset_context(token)
     outputs = task.interface.outputs
     try:
+        values = named_outputs(result, task.interface.shape)
+        several = len(outputs) > 1
         out = LiteralMap(
-            literals={k: engine.to_literal(result, tp, tctx) for k, tp in outputs.items()}
+            literals={
+                # The output's name only when there are several: `o0` would tell nothing.
+                k: at(k, engine.to_literal, values[k], tp, tctx)
+                if several
+                else engine.to_literal(values[k], tp, tctx)
+                for k, tp in outputs.items()
+            }
         )
     except (StoreError, OSError) as exc:
         raise Failure(exc, user=False, recoverable=True, step="store outputs") from exc
     except Exception as exc:  # a value that does not match the declared return type
-        # One line naming the annotation: pack's frames and the output's wire name
-        # would tell the user nothing.
-        declared = ", ".join(type_name(tp) for tp in outputs.values())
+        # One line naming the annotation: pack's frames would tell the user nothing.
+        declared = type_name(task.interface.shape.namedtuple or tuple)
+        if task.interface.shape.kind == "tuple":
+            declared = f"tuple[{', '.join(type_name(tp) for tp in outputs.values())}]"
+        elif task.interface.shape.kind == "single":
+            declared = type_name(outputs[SINGLE_NAME])
         wrong = TypeError(f"{module}.{name} returned a value that is not `-> {declared}`: {exc}")
         raise Failure(wrong, user=True, recoverable=False, step="convert outputs") from exc
     _step(

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from pack.errors import TaskError
 from pack.launcher.accelerators import GPU, parse_accelerator
+from pack.launcher.outputs import OutputShape, output_shape
 from pack.launcher.resources import Resources
 from pack.launcher.types.engine import UnsupportedType, default_engine
 
 if TYPE_CHECKING:
     from pack.launcher.podspec import PodTemplate
 
-OUTPUT_NAME = "o0"
 _ENV_NAME = "^[-._a-zA-Z][-._a-zA-Z0-9]*$"
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -36,6 +36,8 @@ class Interface:
     inputs: dict[str, Any]
     defaults: dict[str, Any]
     outputs: dict[str, Any]
+    # How the outputs come back to a caller (one value, a tuple, a NamedTuple, nothing).
+    shape: OutputShape = OutputShape("none", {})
 
 
 def interface_of(fn: Callable[..., Any], task_name: str) -> Interface:
@@ -71,15 +73,17 @@ def interface_of(fn: Callable[..., Any], task_name: str) -> Interface:
             f"task {task_name}: the return value has no type hint",
             hint="annotate it, e.g. `-> float`, or `-> None` when the task returns nothing",
         )
-    ret = hints["return"]
-    outputs: dict[str, Any] = {}
-    if ret is not None and ret is not type(None):
+    try:
+        shape = output_shape(hints["return"])
+    except TypeError as exc:
+        raise TaskError(f"task {task_name}: return value: {exc}") from None
+    for name, tp in shape.types.items():
         try:
-            engine.check(ret)
+            engine.check(tp)
         except UnsupportedType as exc:
-            raise TaskError(f"task {task_name}: return value: {exc}") from None
-        outputs[OUTPUT_NAME] = ret
-    return Interface(inputs=inputs, defaults=defaults, outputs=outputs)
+            where = "return value" if shape.kind == "single" else f"output {name!r}"
+            raise TaskError(f"task {task_name}: {where}: {exc}") from None
+    return Interface(inputs=inputs, defaults=defaults, outputs=dict(shape.types), shape=shape)
 
 
 def _timeout_seconds(name: str, value: int | float | dt.timedelta | None) -> int | None:

@@ -423,3 +423,56 @@ def test_local_run_and_render_never_import_the_kubernetes_client(project: Any) -
     assert '"o0": 6.0' in out.stdout  # the run did run: mean 3.0 scaled by 2
     assert "pack-fast-execute" in out.stdout  # and the pod was rendered
     assert "LOADED []" in out.stdout
+
+
+MULTI = """
+    from typing import NamedTuple
+
+    from pack import task
+
+
+    class Stats(NamedTuple):
+        mean: float
+        label: str
+
+
+    @task
+    def pair(n: int) -> tuple[int, str]:
+        return n * 2, f"n={n}"
+
+
+    @task
+    def stats(n: int) -> Stats:
+        return Stats(mean=n / 2, label="half")
+
+
+    @task
+    def short(n: int) -> tuple[int, str]:
+        return (n,)
+"""
+
+
+def test_multiple_outputs_travel_as_separate_literals(pack: Any, project: Any) -> None:
+    from flyteidl.core.literals_pb2 import LiteralMap
+
+    root = project({"multi_mod.py": MULTI})
+    wf = str(root / "multi_mod.py")
+    r = pack("run", "-o", "json", wf, "pair", "--n", "4")
+    assert r.code == 0, r.err
+    doc = r.json()
+    assert doc["outputs"] == {"o0": 8, "o1": "n=4"}
+    outputs = read_url(doc["artifacts"] + "/attempts/1/outputs.pb")
+    literals = LiteralMap.FromString(outputs).literals
+    assert sorted(literals) == ["o0", "o1"]
+    assert literals["o0"].scalar.primitive.integer == 8
+
+    r = pack("run", wf, "stats", "--n", "3")
+    assert r.code == 0, r.err
+    assert r.out.splitlines() == ["mean: 1.5", "label: half"]
+
+    r = pack("run", wf, "short", "--n", "3")
+    assert r.code == 1
+    assert (
+        "multi_mod.short returned a value that is not `-> tuple[int, str]`: "
+        "expected 2 values, got a tuple of 1" in r.err
+    )
