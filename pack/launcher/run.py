@@ -29,6 +29,8 @@ from pack.launcher.task import Task
 from pack.launcher.types.engine import TypeContext, default_engine
 
 if TYPE_CHECKING:
+    from flyteidl.core.literals_pb2 import LiteralMap
+
     from pack.packager.publish import PackagePlan
 
 BACKENDS = ("local", "docker", "kubernetes")
@@ -263,6 +265,19 @@ def plan_bundle(
     )
 
 
+def write_inputs(
+    task: Task, inputs: Mapping[str, Any], execution: Execution, *, endpoint_url: str | None
+) -> LiteralMap:
+    """Python inputs as literals (local files uploaded under the run's inputs-raw prefix),
+    written to `execution.inputs_url`; returns the literals (a cache key hashes them)."""
+    from pack.packager.store import write_url
+
+    tctx = TypeContext(raw_output_prefix=execution.inputs_raw_prefix)
+    literals = default_engine().to_literal_map(dict(inputs), task.interface.inputs, tctx)
+    write_url(execution.inputs_url, literals.SerializeToString(), endpoint_url=endpoint_url)
+    return literals
+
+
 def run(
     task: Task,
     source: TaskSource,
@@ -281,7 +296,6 @@ def run(
     """Run `task` with `inputs` through `backend`; never raises for a task failure
     (see RunResult.succeeded / .failure()), raises PackError when pack cannot run it."""
     from pack.packager.publish import publish_to
-    from pack.packager.store import write_url
 
     timings = Timings()
     endpoint = config.s3_endpoint_url
@@ -309,18 +323,51 @@ def run(
         domain=config.domain,
         store_url=config.store_url,
     )
-    engine = default_engine()
     with timings.phase("inputs"):
-        tctx = TypeContext(raw_output_prefix=execution.inputs_raw_prefix)
-        literals = engine.to_literal_map(dict(inputs), task.interface.inputs, tctx)
-        write_url(execution.inputs_url, literals.SerializeToString(), endpoint_url=endpoint)
+        write_inputs(task, inputs, execution, endpoint_url=endpoint)
+    result = run_execution(
+        task,
+        execution,
+        image=image,
+        bundle=bundle,
+        backend=backend,
+        config=config,
+        options=options,
+        on_attempt=on_attempt,
+        detach=detach,
+        timings=timings,
+    )
+    result.image_info = image_info
+    timings.values["total"] = timings.clock() - total_start
+    return result
 
+
+def run_execution(
+    task: Task,
+    execution: Execution,
+    *,
+    image: ImageChoice,
+    bundle: Any,
+    backend: Backend,
+    config: Config,
+    options: RenderOptions | None = None,
+    on_attempt: Callable[[AttemptResult, ErrorInfo | None], None] | None = None,
+    detach: bool = False,
+    timings: Timings | None = None,
+) -> RunResult:
+    """The attempts of one execution whose inputs.pb is written: render the pod, run it
+    on `backend` (or submit it, `detach`), retry what is retryable, read the outputs back.
+    A single `pack run` and every task call of a workflow go through here.
+
+    `bundle` is a BundleRef or BundleInfo (url, digest), or None when the code is in the image.
+    """
+    timings = timings or Timings()
+    endpoint = config.s3_endpoint_url
     result = RunResult(
         execution=execution,
         task=f"{task.module}.{task.name}",
         image=image.ref,
         bundle=bundle,
-        image_info=image_info,
         max_attempts=1 if detach else task.retries + 1,
     )
     info = None if bundle is None else BundleInfo(bundle.url, str(bundle.digest))
@@ -355,17 +402,20 @@ def run(
 
     if result.succeeded:
         with timings.phase("read_back"):
-            from flyteidl.core.literals_pb2 import LiteralMap
-
             from pack.packager.store import read_url
 
-            out = LiteralMap.FromString(
-                read_url(result.execution.outputs_url, endpoint_url=endpoint)
-            )
-            local = config.cache_dir / "runs" / execution.id
-            result.outputs = engine.to_python_map(
-                out, task.interface.outputs, TypeContext(local_dir=Path(local))
-            )
-    timings.values["total"] = timings.clock() - total_start
+            data = read_url(result.execution.outputs_url, endpoint_url=endpoint)
+            result.outputs = read_outputs(task, data, config.cache_dir / "runs" / execution.id)
     result.timings = timings.values
     return result
+
+
+def read_outputs(task: Task, data: bytes, local_dir: Path) -> dict[str, Any]:
+    """outputs.pb's bytes as Python values by output name; Files stay in the store
+    (fetched into `local_dir` only when opened)."""
+    from flyteidl.core.literals_pb2 import LiteralMap
+
+    out = LiteralMap.FromString(data)
+    return default_engine().to_python_map(
+        out, task.interface.outputs, TypeContext(local_dir=local_dir)
+    )
