@@ -1,29 +1,41 @@
-"""A small OCI distribution client: does this image exist, what is its digest, copy it.
+"""A small OCI distribution client: does this image exist, what is its digest, push or copy it.
 
 Built on the standard library's http.client on purpose: it is the one choke point
 for registry HTTP, it costs nothing to import on the cached `pack build` path
 (requests alone is ~50 ms), and it does exactly what pack needs: HEAD with the
 right Accept header, the bearer handshake from `WWW-Authenticate` with Docker
-config credentials (including credential helpers), Basic auth, retries, and
-manifest/blob copies. An existence check answers yes or no, never "maybe".
+config credentials (including credential helpers), Basic auth, retries, one blob
+upload path (`RegistryClient.upload_blob`) and manifest/blob copies. An existence
+check answers yes or no, never "maybe".
+
+Trust rules, as Docker's distribution client has them:
+- credentials (Basic, or a bearer token) go only to the host they were issued for; a
+  `Location` or redirect to another host gets the request without them;
+- plain http only to loopback hosts and the registries listed as insecure: an upload
+  `Location`, a blob redirect or a token realm that would downgrade is refused;
+- every digest a registry hands over (a manifest's children, configs and layers) is
+  parsed before it goes into a request path, and every manifest or blob fetched is
+  checked against the digest asked for.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import http.client
+import io
 import ipaddress
 import json
 import re
-import tempfile
 import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Literal, Protocol
 
 from pack.digest import Digest
 from pack.errors import RegistryError
@@ -38,6 +50,14 @@ INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
 ACCEPT = ", ".join(MANIFEST_TYPES)
 DOCKER_HUB_API = "registry-1.docker.io"
 _USER_AGENT = "pack-registry/1"
+# One upload holds at most one chunk in memory. 8 MiB is above the 5 MiB minimum some
+# registries (ECR) set for every chunk but the last; a registry may ask for more
+# (OCI-Chunk-Min-Length), never less.
+CHUNK_SIZE = 8 << 20
+# Blobs copied at once; each holds at most one chunk.
+COPY_JOBS = 4
+
+BlobStatus = Literal["present", "mounted", "uploaded"]
 
 
 class RefLike(Protocol):
@@ -58,6 +78,8 @@ class Response:
     status: int
     headers: Mapping[str, str]  # lower-case names
     body: bytes = b""
+    # A 200 asked for with stream=True: the body, unread; the caller reads and closes it.
+    stream: BinaryIO | None = field(default=None, repr=False, compare=False)
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -76,9 +98,36 @@ class Manifest:
         return value
 
 
+@dataclass(frozen=True)
+class Blob:
+    """A blob to upload: digest and size known up front, and how to read it.
+
+    `open()` gives a fresh binary stream of exactly `size` bytes each time it is called
+    (an upload that fails midway starts again from a new stream). The bytes are checked
+    against `digest` and `size` as they stream, before the upload is committed.
+    """
+
+    digest: Digest
+    size: int
+    open: Callable[[], AbstractContextManager[BinaryIO]] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Blob:
+        return cls(Digest.of_bytes(data), len(data), lambda: io.BytesIO(data))
+
+    @classmethod
+    def from_path(cls, path: Path, digest: Digest | None = None) -> Blob:
+        """A file on disk; pass `digest` when known to save reading the file twice."""
+        return cls(
+            digest if digest is not None else Digest.of_file(path),
+            path.stat().st_size,
+            lambda: open(path, "rb"),
+        )
+
+
 Body = bytes | Path | None
-# (method, url, headers, body) -> Response; raises OSError/HTTPException on connection errors.
-# A transport may accept `sink=` (a binary file): a 200 body is then streamed into it.
+# (method, url, headers, body, *, stream=False) -> Response; raises OSError/HTTPException on
+# connection errors. With stream=True a 200's body is left unread in Response.stream.
 Transport = Callable[..., Response]
 
 
@@ -161,13 +210,111 @@ def index_has_platforms(index: Mapping[str, Any], platforms: Sequence[str]) -> b
     return True
 
 
+@dataclass(frozen=True)
+class Descriptor:
+    """A manifest's pointer to a blob or child manifest, parsed before it is used."""
+
+    digest: Digest
+    size: int
+
+
+def parse_descriptor(entry: Any, where: str) -> Descriptor:
+    """`{"digest": "sha256:…", "size": N}` -> Descriptor; anything else is a RegistryError.
+
+    The digest goes into request paths: a value like `../../x/manifests/latest` must never
+    get that far.
+    """
+    if not isinstance(entry, Mapping):
+        raise RegistryError(f"{where}: a descriptor is not a JSON object")
+    raw, size = entry.get("digest"), entry.get("size")
+    try:
+        digest = Digest.parse(raw) if isinstance(raw, str) else None
+    except ValueError:
+        digest = None
+    if digest is None:
+        raise RegistryError(f"{where}: invalid digest {raw!r} (expected sha256:<64 hex>)")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise RegistryError(f"{where}: descriptor {digest} has an invalid size {size!r}")
+    return Descriptor(digest, size)
+
+
+def manifest_children(manifest: Manifest, where: str) -> tuple[list[Descriptor], bool]:
+    """(descriptors, is_index): child manifests of an index, else config + layers."""
+    body = manifest.json()
+    if manifest.media_type in INDEX_TYPES or "manifests" in body:
+        children = body.get("manifests", [])
+        if not isinstance(children, list):
+            raise RegistryError(f"{where}: `manifests` is not a list")
+        return [parse_descriptor(c, where) for c in children], True
+    entries: list[Any] = []
+    if "config" in body:
+        entries.append(body["config"])
+    layers = body.get("layers", [])
+    if not isinstance(layers, list):
+        raise RegistryError(f"{where}: `layers` is not a list")
+    entries += layers
+    return [parse_descriptor(e, where) for e in entries], False
+
+
+def upload_range(header: str | None) -> int | None:
+    """`Range: 0-N` of an upload status -> bytes the registry holds (N+1); None if absent.
+
+    distribution answers `0-0` for an empty upload as well as for one byte: read as 0,
+    so the worst case is re-sending one byte, which the registry refuses (416) and
+    the caller asks again.
+    """
+    if not header:
+        return None
+    m = re.fullmatch(r"(?:bytes=)?0-(\d+)", header.strip())
+    if m is None:
+        return None
+    end = int(m.group(1))
+    return 0 if end == 0 else end + 1
+
+
 def _describe(status: int) -> str:
     return {401: "401 Unauthorized", 403: "403 Forbidden", 404: "404 Not Found"}.get(
         status, str(status)
     )
 
 
+def _read_full(stream: BinaryIO, n: int) -> bytes:
+    """Up to n bytes: fewer only at the end of the stream (sockets return short reads)."""
+    parts: list[bytes] = []
+    need = n
+    while need > 0:
+        data = stream.read(need)
+        if not data:
+            break
+        parts.append(data)
+        need -= len(data)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
 # ---------------------------------------------------------------- transport
+
+
+class _Streamed(io.RawIOBase):
+    """A response body read on demand; closing it closes its own connection."""
+
+    def __init__(self, conn: http.client.HTTPConnection, resp: http.client.HTTPResponse) -> None:
+        super().__init__()
+        self._conn, self._resp = conn, resp
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        return self._resp.read(None if size < 0 else size)
+
+    def readinto(self, buffer: Any) -> int:
+        return self._resp.readinto(buffer)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._resp.close()
+            self._conn.close()
+        super().close()
 
 
 class HttpTransport:
@@ -177,14 +324,17 @@ class HttpTransport:
         self.timeout = timeout
         self._local = threading.local()
 
+    def _new(self, scheme: str, netloc: str) -> http.client.HTTPConnection:
+        cls = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
+        return cls(netloc, timeout=self.timeout)
+
     def _connection(self, scheme: str, netloc: str) -> http.client.HTTPConnection:
         conns: dict[tuple[str, str], http.client.HTTPConnection] = self._local.__dict__.setdefault(
             "conns", {}
         )
         conn = conns.get((scheme, netloc))
         if conn is None:
-            cls = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
-            conn = cls(netloc, timeout=self.timeout)
+            conn = self._new(scheme, netloc)
             conns[(scheme, netloc)] = conn
         return conn
 
@@ -201,11 +351,16 @@ class HttpTransport:
         headers: Mapping[str, str],
         body: Body,
         *,
-        sink: BinaryIO | None = None,
+        stream: bool = False,
     ) -> Response:
         parts = urllib.parse.urlsplit(url)
         target = parts.path + (f"?{parts.query}" if parts.query else "")
-        conn = self._connection(parts.scheme, parts.netloc)
+        # A streamed body keeps its connection busy until read: it gets one of its own,
+        # so the same thread can upload to that host meanwhile.
+        conn = self._new(parts.scheme, parts.netloc) if stream else None
+        pooled = conn is None
+        if conn is None:
+            conn = self._connection(parts.scheme, parts.netloc)
         hdrs = {"User-Agent": _USER_AGENT, **headers}
         try:
             if isinstance(body, Path):
@@ -216,22 +371,30 @@ class HttpTransport:
             else:
                 conn.request(method, target, body=body, headers=hdrs)
                 resp = conn.getresponse()
-            if sink is not None and resp.status == 200:
-                # Blobs can be gigabytes: stream them to the caller's file, not to memory.
-                while chunk := resp.read(1 << 20):
-                    sink.write(chunk)
-                data = b""
-            else:
-                data = resp.read()
+            headers_out = {k.lower(): v for k, v in resp.getheaders()}
+            if stream and resp.status == 200:
+                return Response(
+                    resp.status, headers_out, b"", io.BufferedReader(_Streamed(conn, resp))
+                )
+            data = resp.read()
         except (OSError, http.client.HTTPException):
-            self._drop(parts.scheme, parts.netloc)
+            if pooled:
+                self._drop(parts.scheme, parts.netloc)
+            else:
+                conn.close()
             raise
-        if resp.will_close:
+        if not pooled:
+            conn.close()
+        elif resp.will_close:
             self._drop(parts.scheme, parts.netloc)
-        return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, data)
+        return Response(resp.status, headers_out, data)
 
 
 # ---------------------------------------------------------------- client
+
+
+class _SourceFailed(Exception):
+    """Reading the blob being uploaded failed (its connection broke): start over."""
 
 
 class RegistryClient:
@@ -246,6 +409,8 @@ class RegistryClient:
         retries: int = 3,
         backoff: float = 0.25,
         sleep: Callable[[float], None] = time.sleep,
+        chunk_size: int = CHUNK_SIZE,
+        jobs: int = COPY_JOBS,
     ) -> None:
         self.credentials = credentials
         self.insecure = tuple(insecure)
@@ -253,8 +418,11 @@ class RegistryClient:
         self.retries = retries
         self.backoff = backoff
         self.sleep = sleep
+        self.chunk_size = chunk_size
+        self.jobs = jobs
         self._lock = threading.Lock()
-        # (host, scope) -> Authorization header value; host -> scheme once a challenge was seen.
+        # (host, scope) -> Authorization value; host -> auth scheme once a challenge was seen.
+        # Keyed by the host a request actually goes to: never sent anywhere else.
         self._auth: dict[tuple[str, str], str] = {}
         self._schemes: dict[str, str] = {}
 
@@ -262,6 +430,22 @@ class RegistryClient:
 
     def _base(self, host: str) -> str:
         return f"{'http' if is_insecure(host, self.insecure) else 'https'}://{host}"
+
+    def _target(self, host: str, url: str, what: str, *, allow_http: bool = False) -> str:
+        """The host `url` goes to, once it passes the scheme rules; else RegistryError."""
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or "@" in parts.netloc:
+            raise RegistryError(f"registry {host}: refusing {what} {_redact(url)!r}")
+        if (
+            parts.scheme == "http"
+            and not allow_http
+            and not is_insecure(parts.netloc, self.insecure)
+        ):
+            raise RegistryError(
+                f"registry {host}: refusing {what} over plain http to {parts.netloc} "
+                "(only loopback hosts and insecure_registries may use http)"
+            )
+        return parts.netloc
 
     def _send(
         self,
@@ -272,7 +456,7 @@ class RegistryClient:
         host: str,
         *,
         missing_on_5xx: bool = False,
-        sink: BinaryIO | None = None,
+        stream: bool = False,
     ) -> Response:
         """One request with retries on connection errors and 5xx; never returns a 5xx."""
         last = ""
@@ -280,10 +464,8 @@ class RegistryClient:
             if attempt:
                 self.sleep(self.backoff * (2 ** (attempt - 1)))
             try:
-                if sink is not None:
-                    sink.seek(0)
-                    sink.truncate()
-                    resp = self.transport(method, url, headers, body, sink=sink)
+                if stream:
+                    resp = self.transport(method, url, headers, body, stream=True)
                 else:
                     resp = self.transport(method, url, headers, body)
             except (OSError, http.client.HTTPException) as exc:
@@ -314,6 +496,11 @@ class RegistryClient:
         realm = params.get("realm")
         if not realm:
             raise RegistryError(f"registry {host}: bearer challenge without a realm")
+        # The registry's credentials go to its realm: in clear text only where the registry
+        # itself is spoken to in clear text (loopback, insecure_registries).
+        realm_host = self._target(
+            host, realm, "the token realm", allow_http=is_insecure(host, self.insecure)
+        )
         creds = self._creds(host)
         query: list[tuple[str, str]] = []
         if params.get("service"):
@@ -321,7 +508,6 @@ class RegistryClient:
         for s in scope.split(" "):
             if s:
                 query.append(("scope", s))
-        realm_host = urllib.parse.urlsplit(realm).netloc
         if creds is not None and creds.identity_token:
             # OAuth2 refresh-token grant, as docker does for identity tokens.
             form = {k: v for k, v in query if k == "service"}
@@ -393,31 +579,40 @@ class RegistryClient:
         body: Body = None,
         ok: Iterable[int] = (200,),
         missing_on_5xx: bool = False,
-        sink: BinaryIO | None = None,
+        stream: bool = False,
     ) -> Response:
-        """One API call with auth and retries; a status outside `ok` raises RegistryError."""
+        """One API call with auth and retries; a status outside `ok` raises RegistryError.
+
+        `path` is a path on `host`, or a full URL a registry handed out (an upload
+        Location). Authorization is looked up for the host the request goes to, so a
+        URL on another host gets that host's credentials (usually none), never `host`'s;
+        a URL that would downgrade to plain http is refused.
+        """
         url = path if "://" in path else self._base(host) + path
+        target = self._target(host, url, "to send a request to")
         hdrs = dict(headers or {})
         with self._lock:
-            auth = self._auth.get((host, scope))
-            if auth is None and self._schemes.get(host) == "basic":
-                creds = self._creds(host)
+            auth = self._auth.get((target, scope))
+            if auth is None and self._schemes.get(target) == "basic":
+                creds = self._creds(target)
                 auth = _basic(creds) if creds else None
         if auth:
             hdrs["Authorization"] = auth
-        resp = self._send(method, url, hdrs, body, host, missing_on_5xx=missing_on_5xx, sink=sink)
+        resp = self._send(
+            method, url, hdrs, body, host, missing_on_5xx=missing_on_5xx, stream=stream
+        )
         if resp.status == 401 and resp.header("www-authenticate"):
             hdrs["Authorization"] = self._authorize(
-                host, resp.header("www-authenticate") or "", scope
+                target, resp.header("www-authenticate") or "", scope
             )
             resp = self._send(
-                method, url, hdrs, body, host, missing_on_5xx=missing_on_5xx, sink=sink
+                method, url, hdrs, body, host, missing_on_5xx=missing_on_5xx, stream=stream
             )
         allowed = set(ok)
         if resp.status not in allowed:
             detail = ""
             if resp.status in (401, 403):
-                who = "with" if self._creds(host) is not None else "without"
+                who = "with" if self._creds(target) is not None else "without"
                 detail = f" ({who} credentials from the Docker config)"
             raise RegistryError(
                 f"registry {host}: {method} {urllib.parse.urlsplit(url).path} answered "
@@ -433,7 +628,7 @@ class RegistryClient:
         return self.request(
             method,
             host,
-            f"/v2/{repo}/manifests/{reference_of(ref)}",
+            f"/v2/{repo}/manifests/{_reference(reference_of(ref), host)}",
             scope=f"repository:{repo}:pull",
             headers={"Accept": ACCEPT},
             ok=ok,
@@ -464,36 +659,45 @@ class RegistryClient:
         if resp.status == 404:
             return False, None
         media = (resp.header("content-type") or "").split(";")[0].strip()
-        header = resp.header("docker-content-digest")
         if platforms and (media in INDEX_TYPES or len(platforms) > 1):
             manifest = self.get_manifest(ref)
             if manifest is None or manifest.media_type not in INDEX_TYPES:
                 return False, None
             return index_has_platforms(manifest.json(), platforms), manifest.digest
-        return True, Digest.parse(header) if header else None
+        return True, _header_digest(resp, api_host(ref.registry))
 
     def manifest_digest(self, ref: RefLike) -> Digest | None:
         """The digest the registry serves for `ref` (Docker-Content-Digest), None if missing."""
         resp = self._manifest_call("HEAD", ref, ok=(200, 404))
         if resp.status == 404:
             return None
-        header = resp.header("docker-content-digest")
-        if header:
-            return Digest.parse(header)
+        digest = _header_digest(resp, api_host(ref.registry))
+        if digest is not None:
+            return digest
         manifest = self.get_manifest(ref)
         return manifest.digest if manifest else None
 
     def get_manifest(self, ref: RefLike) -> Manifest | None:
+        """The manifest, checked: a pinned ref's body must hash to its digest, a tagged
+        ref's body to the Docker-Content-Digest the registry sent with it."""
+        host = api_host(ref.registry)
         resp = self._manifest_call("GET", ref, ok=(200, 404))
         if resp.status == 404:
             return None
+        actual = Digest.of_bytes(resp.body)
+        expected = _checked(str(ref.digest), host) if ref.digest else _header_digest(resp, host)
+        if expected is not None and actual != expected:
+            raise RegistryError(
+                f"registry {host}: manifest {_show(ref)} arrived with other content "
+                f"({actual}, expected {expected})"
+            )
         media = (resp.header("content-type") or "").split(";")[0].strip()
         if media not in MANIFEST_TYPES:
             try:
                 media = str(json.loads(resp.body).get("mediaType") or media)
             except (ValueError, AttributeError):
                 pass
-        return Manifest(media, resp.body, Digest.of_bytes(resp.body))
+        return Manifest(media, resp.body, actual)
 
     def put_manifest(
         self, registry: str | None, repository: str, reference: str, manifest: Manifest
@@ -503,28 +707,82 @@ class RegistryClient:
         resp = self.request(
             "PUT",
             host,
-            f"/v2/{repo}/manifests/{reference}",
+            f"/v2/{repo}/manifests/{_reference(reference, host)}",
             scope=f"repository:{repo}:pull,push",
             headers={"Content-Type": manifest.media_type},
             body=manifest.data,
             ok=(201, 200),
         )
-        header = resp.header("docker-content-digest")
-        return Digest.parse(header) if header else manifest.digest
+        return _header_digest(resp, host) or manifest.digest
 
     # ---- blobs
 
-    def blob_exists(self, registry: str | None, repository: str, digest: str) -> bool:
+    def blob_exists(self, registry: str | None, repository: str, digest: Digest | str) -> bool:
         host, repo = api_host(registry), api_repository(registry, repository)
         resp = self.request(
             "HEAD",
             host,
-            f"/v2/{repo}/blobs/{digest}",
+            f"/v2/{repo}/blobs/{_checked(digest, host)}",
             scope=f"repository:{repo}:pull",
             ok=(200, 404),
             missing_on_5xx=True,
         )
         return resp.status == 200
+
+    def upload_blob(
+        self,
+        registry: str | None,
+        repository: str,
+        blob: Blob,
+        *,
+        mount_from: str | None = None,
+        check_exists: bool = True,
+    ) -> BlobStatus:
+        """Make `blob` present in `registry/repository`: the one way pack uploads a blob.
+
+        In order, stopping at the first that works: HEAD (unless `check_exists` is
+        False: 'present'); a cross-repository mount from `mount_from`, a repository of the
+        same registry ('mounted'); else POST an upload, PATCH the bytes in chunks of
+        `chunk_size` (a blob no bigger than one chunk goes in the final PUT instead), and
+        PUT `?digest=` to commit ('uploaded'). Memory holds one chunk. Each `Location` the
+        registry answers goes through the same host/scheme rules as every request. The
+        bytes are hashed as they stream: a source that gives other bytes than `blob.digest`
+        and `blob.size` promise is never committed (the upload is cancelled). A chunk whose
+        answer was lost is resumed from the offset the registry reports; a source stream
+        that breaks starts the upload again, up to `retries` times.
+        """
+        host, repo = api_host(registry), api_repository(registry, repository)
+        digest = _checked(blob.digest, host)
+        if check_exists and self.blob_exists(registry, repository, digest):
+            return "present"
+        scope = f"repository:{repo}:pull,push"
+        last = ""
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self.sleep(self.backoff * (2 ** (attempt - 1)))
+            if mount_from is not None:
+                src_repo = api_repository(registry, mount_from)
+                scope = f"repository:{repo}:pull,push repository:{src_repo}:pull"
+                query = "?" + urllib.parse.urlencode({"mount": str(digest), "from": src_repo})
+                resp = self._start_upload(host, repo, query, scope)
+                if resp.status == 201:
+                    return "mounted"
+                # 202: the registry declined the mount and opened an upload; use it.
+            else:
+                resp = self._start_upload(host, repo, "", scope)
+            location = self._location(host, resp, self._base(host) + "/")
+            chunk = max(self.chunk_size, _int(resp.header("oci-chunk-min-length")))
+            try:
+                with blob.open() as stream:
+                    self._stream_upload(host, repo, scope, location, blob, stream, chunk)
+                return "uploaded"
+            except _SourceFailed as exc:
+                last = str(exc)
+                self._cancel(host, scope, location)
+        raise RegistryError(
+            f"registry {host}: uploading blob {digest} failed after "
+            f"{self.retries + 1} attempts: {last}"
+        )
 
     def _start_upload(self, host: str, repo: str, query: str, scope: str) -> Response:
         return self.request(
@@ -537,77 +795,153 @@ class RegistryClient:
             ok=(201, 202),
         )
 
-    def _location(self, host: str, resp: Response) -> str:
+    def _location(self, host: str, resp: Response, request_url: str) -> str:
+        """The next upload URL: a relative Location is relative to the request it answers."""
         location = resp.header("location")
         if not location:
             raise RegistryError(f"registry {host}: upload answer without a Location header")
-        return urllib.parse.urljoin(self._base(host) + "/", location)
+        url = urllib.parse.urljoin(request_url, location)
+        self._target(host, url, "the upload Location")
+        return url
 
-    def copy_blob(
-        self, src: tuple[str | None, str], dst: tuple[str | None, str], digest: str
-    ) -> str:
-        """Make blob `digest` present in dst: 'present', 'mounted' or 'copied'."""
-        if self.blob_exists(dst[0], dst[1], digest):
-            return "present"
-        s_host, s_repo = api_host(src[0]), api_repository(*src)
-        d_host, d_repo = api_host(dst[0]), api_repository(*dst)
-        scope = f"repository:{d_repo}:pull,push"
-        if s_host == d_host:
-            both = f"{scope} repository:{s_repo}:pull"
-            query = "?" + urllib.parse.urlencode({"mount": digest, "from": s_repo})
-            resp = self._start_upload(d_host, d_repo, query, both)
-            if resp.status == 201:
-                return "mounted"
-            # 202: the registry declined the mount and opened an upload; use it.
-            upload = self._location(d_host, resp)
-            scope = both
-        else:
-            upload = self._location(d_host, self._start_upload(d_host, d_repo, "", scope))
-        with self._download_blob(s_host, s_repo, digest) as path:
-            sep = "&" if "?" in upload else "?"
-            self.request(
-                "PUT",
-                d_host,
-                upload + sep + urllib.parse.urlencode({"digest": digest}),
-                scope=scope,
-                headers={"Content-Type": "application/octet-stream"},
-                body=path,
-                ok=(201, 204),
+    def _stream_upload(
+        self,
+        host: str,
+        repo: str,
+        scope: str,
+        location: str,
+        blob: Blob,
+        stream: BinaryIO,
+        chunk: int,
+    ) -> None:
+        hasher = hashlib.sha256()
+        offset = 0
+        final = b""
+        while True:
+            data = _read_source(stream, min(chunk, blob.size - offset + 1))
+            if not data:
+                break
+            hasher.update(data)
+            if offset + len(data) > blob.size:
+                offset += len(data)
+                break
+            if blob.size <= chunk:
+                final = data  # one chunk: it travels in the committing PUT
+                offset += len(data)
+                continue
+            location = self._patch(host, scope, location, offset, data)
+            offset += len(data)
+        actual = Digest(hasher.hexdigest())
+        if offset != blob.size or actual != blob.digest:
+            self._cancel(host, scope, location)
+            got = f"{offset} bytes" if offset <= blob.size else f"more than {blob.size} bytes"
+            raise RegistryError(
+                f"registry {host}: blob {blob.digest} ({blob.size} bytes): the source gave "
+                f"{got} with digest {actual}; nothing was committed"
             )
-        return "copied"
+        sep = "&" if "?" in location else "?"
+        resp = self.request(
+            "PUT",
+            host,
+            location + sep + urllib.parse.urlencode({"digest": str(blob.digest)}),
+            scope=scope,
+            headers={"Content-Type": "application/octet-stream", "Content-Length": str(len(final))},
+            body=final,
+            ok=(201, 204, 404),
+        )
+        if resp.status == 404:
+            # A retried PUT whose first attempt committed finds no upload left.
+            if not self.blob_exists(host, repo, blob.digest):
+                raise RegistryError(f"registry {host}: committing blob {blob.digest}: 404")
+            return
+        committed = _header_digest(resp, host)
+        if committed is not None and committed != blob.digest:
+            raise RegistryError(f"registry {host}: blob {blob.digest} was committed as {committed}")
+
+    def _patch(self, host: str, scope: str, location: str, start: int, data: bytes) -> str:
+        """Send `data` at `start`; the next Location. Resumes from what the registry holds."""
+        sent = 0
+        for _ in range(self.retries + 1):
+            part = data[sent:] if sent else data
+            first = start + sent
+            resp = self.request(
+                "PATCH",
+                host,
+                location,
+                scope=scope,
+                headers={
+                    "Content-Type": "application/octet-stream",
+                    "Content-Range": f"{first}-{first + len(part) - 1}",
+                    "Content-Length": str(len(part)),
+                },
+                body=part,
+                ok=(202, 416),
+            )
+            if resp.status == 202:
+                return self._location(host, resp, location)
+            # 416: the registry holds another amount (an earlier try got through, or part
+            # of it did): ask how much, and send the rest.
+            status = self.request("GET", host, location, scope=scope, ok=(204,))
+            have = upload_range(status.header("range"))
+            if status.header("location"):
+                location = self._location(host, status, location)
+            if have is None or not start <= have <= start + len(data):
+                raise RegistryError(
+                    f"registry {host}: upload at byte {have} cannot resume a chunk "
+                    f"at {start}-{start + len(data) - 1}"
+                )
+            if have == start + len(data):
+                return location
+            sent = have - start
+        raise RegistryError(f"registry {host}: chunk at byte {start} refused repeatedly (416)")
+
+    def _cancel(self, host: str, scope: str, location: str) -> None:
+        """Best effort: an abandoned upload is garbage the registry collects anyway."""
+        try:
+            self.request("DELETE", host, location, scope=scope, ok=(204, 404, 405))
+        except RegistryError:
+            pass
 
     @contextmanager
-    def _download_blob(self, host: str, repo: str, digest: str) -> Iterator[Path]:
-        with tempfile.TemporaryDirectory(prefix="pack-blob-") as tmp:
-            path = Path(tmp) / "blob"
-            with open(path, "w+b") as sink:
-                resp = self.request(
-                    "GET",
-                    host,
-                    f"/v2/{repo}/blobs/{digest}",
-                    scope=f"repository:{repo}:pull",
-                    ok=(200, 307, 302, 301),
-                    sink=sink,
-                )
-                hops = 0
-                while resp.status in (301, 302, 307) and hops < 5:
-                    # Blob storage redirects (S3, GCS) carry their own auth in the URL.
-                    location = resp.header("location") or ""
-                    target = urllib.parse.urljoin(self._base(host) + "/", location)
-                    netloc = urllib.parse.urlsplit(target).netloc
-                    resp = self._send("GET", target, {}, None, netloc, sink=sink)
-                    hops += 1
-            if resp.status != 200:
-                raise RegistryError(
-                    f"registry {host}: blob {digest} answered {_describe(resp.status)}"
-                )
-            if resp.body:  # a transport without streaming support answered in memory
-                path.write_bytes(resp.body)
-            if str(Digest.of_file(path)) != digest:
-                raise RegistryError(f"registry {host}: blob {digest} arrived with other content")
-            yield path
+    def _open_blob(self, host: str, repo: str, digest: Digest) -> Iterator[BinaryIO]:
+        """The blob's bytes as a stream (following storage redirects without credentials)."""
+        resp = self.request(
+            "GET",
+            host,
+            f"/v2/{repo}/blobs/{digest}",
+            scope=f"repository:{repo}:pull",
+            ok=(200, 307, 302, 301, 303),
+            stream=True,
+        )
+        hops, url = 0, f"{self._base(host)}/v2/{repo}/blobs/{digest}"
+        while resp.status in (301, 302, 303, 307) and hops < 5:
+            # Blob storage redirects (S3, GCS) carry their own auth in the URL: none of ours.
+            url = urllib.parse.urljoin(url, resp.header("location") or "")
+            netloc = self._target(host, url, "a blob redirect")
+            resp = self._send("GET", url, {}, None, netloc, stream=True)
+            hops += 1
+        if resp.status != 200:
+            raise RegistryError(f"registry {host}: blob {digest} answered {_describe(resp.status)}")
+        body = resp.stream if resp.stream is not None else io.BytesIO(resp.body)
+        try:
+            yield body
+        finally:
+            body.close()
 
     # ---- copy
+
+    def copy_blob(
+        self, src: tuple[str | None, str], dst: tuple[str | None, str], blob: Descriptor
+    ) -> BlobStatus:
+        """Make `blob` present in dst: mounted when both share a host, else streamed across."""
+        s_host, s_repo = api_host(src[0]), api_repository(*src)
+        d_host = api_host(dst[0])
+        return self.upload_blob(
+            dst[0],
+            dst[1],
+            Blob(blob.digest, blob.size, lambda: self._open_blob(s_host, s_repo, blob.digest)),
+            mount_from=src[1] if s_host == d_host else None,
+        )
 
     def copy_image(self, src: RefLike, dst: RefLike) -> Digest:
         """Copy src's manifest (and everything it points to) to dst's tag; returns its digest."""
@@ -618,32 +952,34 @@ class RegistryClient:
         return self.put_manifest(dst.registry, dst.repository, reference_of(dst), manifest)
 
     def _copy_tree(self, src: RefLike, dst: RefLike, manifest: Manifest) -> None:
-        body = manifest.json()
-        s, d = (src.registry, src.repository), (dst.registry, dst.repository)
-        if manifest.media_type in INDEX_TYPES or "manifests" in body:
-            for child in body.get("manifests", []):
-                child_ref = _PinnedRef(src.registry, src.repository, str(child["digest"]))
+        where = f"cannot copy {_show(src)}"
+        children, is_index = manifest_children(manifest, where)
+        if is_index:
+            for child in children:
+                child_ref = _PinnedRef(src.registry, src.repository, child.digest)
                 child_manifest = self.get_manifest(child_ref)
                 if child_manifest is None:
-                    raise RegistryError(
-                        f"cannot copy {_show(src)}: child {child['digest']} missing"
-                    )
+                    raise RegistryError(f"{where}: child {child.digest} missing")
                 self._copy_tree(child_ref, dst, child_manifest)
-                self.put_manifest(
-                    dst.registry, dst.repository, str(child["digest"]), child_manifest
-                )
+                self.put_manifest(dst.registry, dst.repository, str(child.digest), child_manifest)
             return
-        blobs = [body["config"]] if isinstance(body.get("config"), dict) else []
-        blobs += [layer for layer in body.get("layers", []) if isinstance(layer, dict)]
-        for blob in blobs:
-            self.copy_blob(s, d, str(blob["digest"]))
+        s, d = (src.registry, src.repository), (dst.registry, dst.repository)
+        unique = list({c.digest: c for c in children}.values())
+        workers = max(1, min(self.jobs, len(unique)))
+        if workers == 1:
+            for blob in unique:
+                self.copy_blob(s, d, blob)
+            return
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pack-blob") as pool:
+            for _ in pool.map(lambda b: self.copy_blob(s, d, b), unique):
+                pass
 
 
 @dataclass(frozen=True)
 class _PinnedRef:
     registry: str | None
     repository: str
-    digest: str
+    digest: Digest
     tag: str | None = None
 
 
@@ -654,3 +990,56 @@ def _show(ref: RefLike) -> str:
 def _basic(creds: Credentials) -> str:
     raw = f"{creds.username}:{creds.password}".encode()
     return "Basic " + base64.b64encode(raw).decode("ascii")
+
+
+def _redact(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/…"
+
+
+def _int(value: str | None) -> int:
+    try:
+        return max(0, int(value or 0))
+    except ValueError:
+        return 0
+
+
+def _checked(digest: Digest | str, host: str) -> Digest:
+    """A digest about to go into a request path, parsed (never a raw string)."""
+    if isinstance(digest, Digest):
+        return digest
+    try:
+        return Digest.parse(digest)
+    except ValueError:
+        raise RegistryError(f"registry {host}: invalid digest {digest!r}") from None
+
+
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+
+
+def _reference(text: str, host: str) -> str:
+    """A manifest reference about to go into a request path: a tag or a digest, nothing else."""
+    if ":" in text:
+        return str(_checked(text, host))
+    if not _TAG.fullmatch(text):
+        raise RegistryError(f"registry {host}: invalid manifest reference {text[:100]!r}")
+    return text
+
+
+def _header_digest(resp: Response, host: str) -> Digest | None:
+    header = resp.header("docker-content-digest")
+    if not header:
+        return None
+    try:
+        return Digest.parse(header.strip())
+    except ValueError:
+        raise RegistryError(
+            f"registry {host}: invalid Docker-Content-Digest {header[:100]!r}"
+        ) from None
+
+
+def _read_source(stream: BinaryIO, n: int) -> bytes:
+    try:
+        return _read_full(stream, n)
+    except (OSError, http.client.HTTPException) as exc:
+        raise _SourceFailed(f"reading the blob failed ({type(exc).__name__}: {exc})") from exc

@@ -6,7 +6,9 @@ import base64
 import http.client
 import http.server
 import json
+import os
 import threading
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from pack.digest import Digest
 from pack.errors import RegistryError
 from pack.imagespec.dockercreds import DockerCredentials
 from pack.imagespec.registry import RegistryClient
@@ -197,3 +200,96 @@ def test_wrong_password_names_registry_and_status_not_password(
         RegistryClient(credentials=creds).exists(Ref(auth_registry.host, "x/y", "z"))
     assert auth_registry.host in str(info.value) and "401" in str(info.value)
     assert "wrong-pw-123" not in str(info.value)
+
+
+class Recording:
+    """The real HTTP transport, with every (method, url, body size) written down."""
+
+    def __init__(self) -> None:
+        from pack.imagespec.registry import HttpTransport
+
+        self.inner = HttpTransport()
+        self.seen: list[tuple[str, str, int]] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, method, url, headers, body, **kw):  # type: ignore[no-untyped-def]
+        with self.lock:
+            self.seen.append((method, url, len(body) if isinstance(body, bytes) else 0))
+        return self.inner(method, url, headers, body, **kw)
+
+
+def test_upload_blob_in_chunks_then_mount_then_present(registry) -> None:  # type: ignore[no-untyped-def]
+    from pack.imagespec.registry import Blob
+
+    data = os.urandom(5 << 20)
+    blob = Blob.from_bytes(data)
+    rec = Recording()
+    client = RegistryClient(transport=rec, chunk_size=1 << 20)
+    repo = f"test/upload-{uuid.uuid4().hex[:8]}"
+    assert client.upload_blob(registry.host, repo, blob) == "uploaded"
+    patches = [size for method, _, size in rec.seen if method == "PATCH"]
+    assert patches == [1 << 20] * 5
+    assert [m for m, _, _ in rec.seen][-1] == "PUT"
+    with urllib.request.urlopen(f"http://{registry.host}/v2/{repo}/blobs/{blob.digest}") as r:  # noqa: S310
+        assert r.read() == data
+    other = f"test/upload-{uuid.uuid4().hex[:8]}"
+    assert client.upload_blob(registry.host, other, blob, mount_from=repo) == "mounted"
+    assert client.upload_blob(registry.host, other, blob) == "present"
+
+
+def test_copy_across_registries_streams_in_bounded_memory(
+    registry, auth_registry, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    import tracemalloc
+
+    from pack.imagespec.registry import DOCKER_MANIFEST, Blob, Manifest
+
+    layer = tmp_path / "layer"
+    with open(layer, "wb") as f:
+        for _ in range(24):
+            f.write(os.urandom(1 << 20))
+    config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {}}).encode()
+    repo = f"test/big-{uuid.uuid4().hex[:8]}"
+    push = RegistryClient()
+    blobs = [Blob.from_bytes(config), Blob.from_path(layer)]
+    for blob in blobs:
+        push.upload_blob(registry.host, repo, blob)
+    body = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": DOCKER_MANIFEST,
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "digest": str(blobs[0].digest),
+                "size": blobs[0].size,
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                    "digest": str(blobs[1].digest),
+                    "size": blobs[1].size,
+                }
+            ],
+        }
+    ).encode()
+    manifest = Manifest(DOCKER_MANIFEST, body, Digest.of_bytes(body))
+    push.put_manifest(registry.host, repo, "v1", manifest)
+
+    creds = docker_config(
+        tmp_path, auth_registry.host, auth_registry.username, auth_registry.password
+    )
+    rec = Recording()
+    client = RegistryClient(credentials=creds, transport=rec, chunk_size=1 << 20)
+    dst = Ref(auth_registry.host, repo, "copied")
+    tracemalloc.start()
+    try:
+        digest = client.copy_image(Ref(registry.host, repo, "v1"), dst)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert digest == manifest.digest == client.manifest_digest(dst)
+    # 24 MiB went through in 1 MiB chunks: memory held a few chunks, never the layer.
+    assert peak < 6 << 20, f"peak {peak / 2**20:.1f} MiB"
+    patches = [size for m, url, size in rec.seen if m == "PATCH" and auth_registry.host in url]
+    assert patches == [1 << 20] * 24
+    assert client.blob_exists(auth_registry.host, repo, blobs[1].digest)
