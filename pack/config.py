@@ -80,6 +80,7 @@ _FIELDS = {f.name: f for f in dataclasses.fields(Config) if f.name != "project_r
 _PATH_FIELDS = {"cache_dir", "build_ca_bundle", "docker_config", "kubeconfig", "pod_template"}
 _INT_FIELDS = {"record_ttl_seconds", "max_bundle_bytes"}
 _TUPLE_FIELDS = {"insecure_registries"}
+_ENDPOINT_FIELDS = {"s3_endpoint_url"}
 _CHOICES = {
     "builder": ("docker",),
     "backend": ("local", "docker", "kubernetes"),
@@ -123,9 +124,38 @@ def _coerce(name: str, value: Any, origin: str, base: Path | None) -> Any:
         return tuple(items)
     if not isinstance(value, str):
         raise ConfigError(f"{origin}: {name} must be a string, got {value!r}")
+    if name in _ENDPOINT_FIELDS:
+        return _endpoint(name, value, origin)
     if name in _CHOICES and value not in _CHOICES[name]:
         valid = ", ".join(_CHOICES[name])
         raise ConfigError(f"{origin}: {name} = {value!r} is not one of: {valid}")
+    return value
+
+
+def _endpoint(name: str, value: str, origin: str) -> str:
+    """An http(s)://host[:port][/path] URL. It goes into every pod's env, so one carrying
+    credentials is refused (and not echoed back)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        parts = None
+    if parts is not None and (parts.username or parts.password):
+        raise ConfigError(
+            f"{origin}: {name} must not carry credentials; "
+            "give them through AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or ~/.aws"
+        )
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+        or value != value.strip()
+    ):
+        raise ConfigError(f"{origin}: {name} must be an http(s)://host[:port] URL, got {value!r}")
     return value
 
 

@@ -160,7 +160,6 @@ def command(
         config.store_url,
         cache_dir=config.cache_dir,
         compression=config.compression,
-        endpoint_url=config.s3_endpoint_url,
     )
     if output == "json":
         common.echo_json(

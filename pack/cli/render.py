@@ -52,16 +52,15 @@ def command(copy: str, store: str | None, output: str, file: str, args: tuple[st
         from pack.packager.store import open_store
 
         plan = plan_bundle(source, copy, config)
-        url = open_store(config.store_url, endpoint_url=config.s3_endpoint_url).url(
-            bundle_key(plan.digest, config.compression)
-        )
+        url = open_store(config.store_url).url(bundle_key(plan.digest, config.compression))
         bundle = BundleInfo(url, str(plan.digest))
     image = image_for(task.image, config)
-    options = RenderOptions()
+    base = None
     if config.pod_template is not None:  # the cluster default, as `pack run` merges it
         from pack.launcher.podtemplate_file import load_pod_template
 
-        options = RenderOptions(base_template=load_pod_template(config.pod_template))
+        base = load_pod_template(config.pod_template)
+    options = RenderOptions(base_template=base, s3_endpoint_url=config.s3_endpoint_url)
     execution = Execution(new_execution_id(), config.project, config.domain, config.store_url)
     pod = render_manifest(
         task,

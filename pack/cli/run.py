@@ -216,7 +216,6 @@ def _remote_setup(
             created_at=time.time(),
         ),
         config.cache_dir,
-        endpoint_url=config.s3_endpoint_url,
     )
     return extra
 

@@ -86,12 +86,12 @@ def _handle(record: Any, attempt: int) -> Any:
     )
 
 
-def _read(url: str, endpoint: str | None) -> bytes | None:
+def _read(url: str) -> bytes | None:
     from pack.errors import StoreError
     from pack.packager.store import read_url
 
     try:
-        return read_url(url, endpoint_url=endpoint)
+        return read_url(url)
     except StoreError:
         return None
 
@@ -105,10 +105,7 @@ def run_status(execution_id: str, config: Any) -> dict[str, Any]:
     from pack.launcher.execution import Execution
     from pack.launcher.remote import read_run_record
 
-    endpoint = config.s3_endpoint_url
-    record = read_run_record(
-        execution_id, config.cache_dir, config.store_url, endpoint_url=endpoint
-    )
+    record = read_run_record(execution_id, config.cache_dir, config.store_url)
     report: dict[str, Any] = {
         "execution_id": record.execution_id,
         "backend": record.backend,
@@ -129,14 +126,14 @@ def run_status(execution_id: str, config: Any) -> dict[str, Any]:
             execution = Execution(record.execution_id, "", "", record.store_url, attempt)
             handle = _handle(record, attempt)
             report.update(attempt=attempt, name=handle.name)
-            outputs = _read(execution.outputs_url, endpoint)
+            outputs = _read(execution.outputs_url)
             if outputs is not None:
                 lits = LiteralMap.FromString(outputs).literals
                 report.update(
                     state="succeeded", outputs={k: _literal_value(v) for k, v in lits.items()}
                 )
                 return report
-            errors = _read(execution.errors_url, endpoint)
+            errors = _read(execution.errors_url)
             if errors is not None:
                 err = errors_pb2.ErrorDocument.FromString(errors).error
                 report.update(state="failed", error={"code": err.code, "message": err.message})
@@ -200,9 +197,7 @@ def logs(execution_id: str, follow: bool, attempt: int | None, store: str | None
     from pack.launcher.remote import read_run_record
 
     config = config_from(store=store)
-    record = read_run_record(
-        execution_id, config.cache_dir, config.store_url, endpoint_url=config.s3_endpoint_url
-    )
+    record = read_run_record(execution_id, config.cache_dir, config.store_url)
     backend = _open(record, config)
     try:
         attempts = (

@@ -24,7 +24,7 @@ _STARTED = time.time()
 import os  # noqa: E402
 import sys  # noqa: E402
 import traceback  # noqa: E402
-from collections.abc import Callable, Sequence  # noqa: E402
+from collections.abc import Callable, Mapping, Sequence  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any, NoReturn  # noqa: E402
 
@@ -148,7 +148,16 @@ def ensure_bundle(
         return True
 
 
+def use_pod_store_settings(env: Mapping[str, str]) -> None:
+    """The S3 endpoint the pod was rendered with (`PACK_S3_ENDPOINT_URL`), for every store
+    access of this process: bundle, inputs, outputs, errors, timings, File values."""
+    from pack.packager.store import ENV_S3_ENDPOINT, use_s3_endpoint
+
+    use_s3_endpoint(env.get(ENV_S3_ENDPOINT) or None)
+
+
 def fast_execute(argv: Sequence[str]) -> NoReturn:
+    use_pod_store_settings(os.environ)
     head, cmd = _split_command(argv)
     opts = _options(head, {"--additional-distribution", "--dest-dir"})
     _require(opts, "--additional-distribution", "--dest-dir")
@@ -419,6 +428,7 @@ def _write_timings(prefix: str, marks: dict[str, float]) -> None:
 
 
 def execute(argv: Sequence[str]) -> NoReturn:
+    use_pod_store_settings(os.environ)
     head, rest = _split_command(argv)
     opts = _options(head, {"--inputs", "--output-prefix", "--raw-output-data-prefix", "--resolver"})
     _require(opts, "--inputs", "--output-prefix", "--raw-output-data-prefix")

@@ -26,6 +26,7 @@ from pack.launcher.accelerators import DEFAULT_NODE_LABEL, scheduling
 from pack.launcher.context import ENV_ATTEMPT, ENV_DOMAIN, ENV_EXECUTION_ID, ENV_PROJECT, ENV_TASK
 from pack.launcher.execution import Execution
 from pack.launcher.resources import GPU_RESOURCE
+from pack.packager.store import ENV_S3_ENDPOINT
 
 if TYPE_CHECKING:
     from kubernetes.client import V1Pod
@@ -99,6 +100,8 @@ class RenderOptions:
     accelerator_label: str = DEFAULT_NODE_LABEL
     namespace: str | None = None
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    # The S3 endpoint the client uses, handed to the pod's entrypoints (None: boto3's settings).
+    s3_endpoint_url: str | None = None
     # A cluster default (PodTemplate, V1Pod or manifest dict), merged under the task's template.
     base_template: Any = None
 
@@ -246,6 +249,8 @@ def render_manifest(
 
     env = dict(task.env)
     env.update(options.extra_env)
+    if options.s3_endpoint_url:
+        env[ENV_S3_ENDPOINT] = options.s3_endpoint_url
     env.update(
         {
             ENV_EXECUTION_ID: execution.id,

@@ -140,21 +140,17 @@ def record_url(store_url: str, execution_id: str) -> str:
     return join_url(store_url, "runs", execution_id, "run.json")
 
 
-def write_run_record(
-    record: RunRecord, cache_dir: Path, *, endpoint_url: str | None = None
-) -> None:
+def write_run_record(record: RunRecord, cache_dir: Path) -> None:
     """Atomically in the cache dir, and beside the artifacts in the store."""
     from pack.atomic import atomic_write
     from pack.packager.store import write_url
 
     data = record.to_json()
     atomic_write(record_path(cache_dir, record.execution_id), lambda f: f.write(data))
-    write_url(record_url(record.store_url, record.execution_id), data, endpoint_url=endpoint_url)
+    write_url(record_url(record.store_url, record.execution_id), data)
 
 
-def read_run_record(
-    execution_id: str, cache_dir: Path, store_url: str, *, endpoint_url: str | None = None
-) -> RunRecord:
+def read_run_record(execution_id: str, cache_dir: Path, store_url: str) -> RunRecord:
     """From the cache dir, else from the configured store; UsageError naming both if absent."""
     from pack.errors import StoreError
     from pack.packager.store import read_url
@@ -164,7 +160,7 @@ def read_run_record(
         return RunRecord.from_json(path.read_bytes(), str(path))
     url = record_url(store_url, execution_id)
     try:
-        return RunRecord.from_json(read_url(url, endpoint_url=endpoint_url), url)
+        return RunRecord.from_json(read_url(url), url)
     except StoreError:
         raise UsageError(
             f"no run {execution_id}: no record at {path} or {url}",

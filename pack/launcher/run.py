@@ -189,14 +189,14 @@ class Timings:
             self.values[name] = self.values.get(name, 0.0) + self.clock() - start
 
 
-def read_error(execution: Execution, *, endpoint_url: str | None = None) -> ErrorInfo | None:
+def read_error(execution: Execution) -> ErrorInfo | None:
     from flyteidl.core import errors_pb2, execution_pb2
 
     from pack.errors import StoreError
     from pack.packager.store import read_url
 
     try:
-        data = read_url(execution.errors_url, endpoint_url=endpoint_url)
+        data = read_url(execution.errors_url)
     except StoreError:
         return None
     doc = errors_pb2.ErrorDocument.FromString(data)
@@ -217,14 +217,14 @@ def retryable(outcome: AttemptResult, error: ErrorInfo | None) -> bool:
     return outcome.reason != "DeadlineExceeded" and outcome.details.get("recoverable") != "false"
 
 
-def _task_marks(execution: Execution, endpoint_url: str | None) -> dict[str, float]:
+def _task_marks(execution: Execution) -> dict[str, float]:
     import json
 
     from pack.errors import StoreError
     from pack.packager.store import read_url
 
     try:
-        marks = json.loads(read_url(execution.timings_url, endpoint_url=endpoint_url))
+        marks = json.loads(read_url(execution.timings_url))
     except (StoreError, ValueError):
         return {}
     return {k: float(v) for k, v in marks.items() if isinstance(v, int | float)}
@@ -265,16 +265,14 @@ def plan_bundle(
     )
 
 
-def write_inputs(
-    task: Task, inputs: Mapping[str, Any], execution: Execution, *, endpoint_url: str | None
-) -> LiteralMap:
+def write_inputs(task: Task, inputs: Mapping[str, Any], execution: Execution) -> LiteralMap:
     """Python inputs as literals (local files uploaded under the run's inputs-raw prefix),
     written to `execution.inputs_url`; returns the literals (a cache key hashes them)."""
     from pack.packager.store import write_url
 
     tctx = TypeContext(raw_output_prefix=execution.inputs_raw_prefix)
     literals = default_engine().to_literal_map(dict(inputs), task.interface.inputs, tctx)
-    write_url(execution.inputs_url, literals.SerializeToString(), endpoint_url=endpoint_url)
+    write_url(execution.inputs_url, literals.SerializeToString())
     return literals
 
 
@@ -296,9 +294,10 @@ def run(
     """Run `task` with `inputs` through `backend`; never raises for a task failure
     (see RunResult.succeeded / .failure()), raises PackError when pack cannot run it."""
     from pack.packager.publish import publish_to
+    from pack.packager.store import use_s3_endpoint
 
     timings = Timings()
-    endpoint = config.s3_endpoint_url
+    use_s3_endpoint(config.s3_endpoint_url)
     total_start = timings.clock()
     bundle = None
     if copy != "none":
@@ -310,7 +309,6 @@ def run(
                 config.store_url,
                 cache_dir=config.cache_dir,
                 compression=config.compression,
-                endpoint_url=endpoint,
             )
     with timings.phase("image"):
         image: ImageChoice = image_for(task.image, config)
@@ -324,7 +322,7 @@ def run(
         store_url=config.store_url,
     )
     with timings.phase("inputs"):
-        write_inputs(task, inputs, execution, endpoint_url=endpoint)
+        write_inputs(task, inputs, execution)
     result = run_execution(
         task,
         execution,
@@ -361,8 +359,15 @@ def run_execution(
 
     `bundle` is a BundleRef or BundleInfo (url, digest), or None when the code is in the image.
     """
+    from pack.packager.store import use_s3_endpoint
+
     timings = timings or Timings()
-    endpoint = config.s3_endpoint_url
+    # Every store access of this execution, and its pod's (through the env render puts
+    # the endpoint in), uses the configured endpoint.
+    use_s3_endpoint(config.s3_endpoint_url)
+    options = dataclasses.replace(
+        options or RenderOptions(), s3_endpoint_url=config.s3_endpoint_url
+    )
     result = RunResult(
         execution=execution,
         task=f"{task.module}.{task.name}",
@@ -381,7 +386,7 @@ def run_execution(
                 execution=current,
                 bundle=info,
                 spec_digest=image.spec_digest,
-                options=options or RenderOptions(),
+                options=options,
             )
         if detach:
             result.handle = backend.submit(pod, current)
@@ -389,13 +394,13 @@ def run_execution(
         outcome = backend.run(pod, current)
         for key, seconds in getattr(backend, "timings", {}).items():
             timings.values[f"backend.{key}"] = timings.values.get(f"backend.{key}", 0.0) + seconds
-        error = None if outcome.succeeded else read_error(current, endpoint_url=endpoint)
+        error = None if outcome.succeeded else read_error(current)
         result.attempts.append(outcome)
         result.errors.append(error)
         if on_attempt is not None:
             on_attempt(outcome, error)
         if outcome.succeeded:
-            timings.values.update(_attempt_timings(outcome, _task_marks(current, endpoint)))
+            timings.values.update(_attempt_timings(outcome, _task_marks(current)))
             break
         if not retryable(outcome, error):
             break
@@ -404,7 +409,7 @@ def run_execution(
         with timings.phase("read_back"):
             from pack.packager.store import read_url
 
-            data = read_url(result.execution.outputs_url, endpoint_url=endpoint)
+            data = read_url(result.execution.outputs_url)
             result.outputs = read_outputs(task, data, config.cache_dir / "runs" / execution.id)
     result.timings = timings.values
     return result

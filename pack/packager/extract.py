@@ -252,8 +252,6 @@ def fetch_and_extract(
     dest_dir: Path,
     expected: Digest | None = None,
     limits: ExtractLimits | None = None,
-    *,
-    endpoint_url: str | None = None,
 ) -> Path:
     """Download the bundle at `url` and extract it into `dest_dir`, verified against the digest
     in its name (or `expected`). The download is removed afterwards."""
@@ -266,7 +264,7 @@ def fetch_and_extract(
     fd, tmp = tempfile.mkstemp(prefix=f".{dest_dir.name}.", suffix=".download", dir=dest_dir.parent)
     os.close(fd)
     try:
-        download_url(url, Path(tmp), endpoint_url=endpoint_url)
+        download_url(url, Path(tmp))
         return safe_extract(Path(tmp), dest_dir, expected=expected, limits=limits)
     finally:
         try:

@@ -228,7 +228,6 @@ def package_and_publish(
     compression: str = "zstd",
     max_bytes: int = DEFAULT_MAX_BYTES,
     cache_dir: Path,
-    endpoint_url: str | None = None,
     follow_links: bool = False,
     on_warning: OnWarning | None = None,
 ) -> BundleRef | None:
@@ -255,9 +254,7 @@ def package_and_publish(
         follow_links=follow_links,
         on_warning=on_warning,
     )
-    return publish_to(
-        plan, store_url, cache_dir=cache_dir, compression=compression, endpoint_url=endpoint_url
-    )
+    return publish_to(plan, store_url, cache_dir=cache_dir, compression=compression)
 
 
 def publish_to(
@@ -266,14 +263,8 @@ def publish_to(
     *,
     cache_dir: Path,
     compression: str = "zstd",
-    endpoint_url: str | None = None,
 ) -> BundleRef:
     """`publish` to the store at `store_url`, archiving under `cache_dir` (not /tmp: same disk)."""
     tmp_dir = cache_dir / "packager" / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
-    return publish(
-        plan,
-        open_store(store_url, endpoint_url=endpoint_url),
-        compression=compression,
-        tmp_dir=tmp_dir,
-    )
+    return publish(plan, open_store(store_url), compression=compression, tmp_dir=tmp_dir)

@@ -18,6 +18,27 @@ from pack.atomic import atomic_write
 from pack.errors import StoreError
 
 SUPPORTED = "file:///absolute/path or s3://bucket/prefix"
+# The variable a pod's container gets when an endpoint is configured; the entrypoints read it.
+ENV_S3_ENDPOINT = "PACK_S3_ENDPOINT_URL"
+
+# The S3 endpoint of every store this process opens (None: boto3's own settings, such as
+# AWS_ENDPOINT_URL_S3). One setting per process rather than a parameter: bundles, inputs,
+# outputs, errors, timings, run records and the File/Directory/array values a task reads
+# or returns all open their store here, and a parameter threaded through each call site
+# was dropped on some of them.
+_s3_endpoint: str | None = None
+
+
+def use_s3_endpoint(url: str | None) -> None:
+    """Set the S3 endpoint for this process: the CLI from its Config, the entrypoints
+    from the pod's env (`PACK_S3_ENDPOINT_URL`). None leaves it to boto3's settings."""
+    global _s3_endpoint
+    _s3_endpoint = url or None
+
+
+def s3_endpoint() -> str | None:
+    """The endpoint `use_s3_endpoint` set, if any."""
+    return _s3_endpoint
 
 
 @runtime_checkable
@@ -128,8 +149,9 @@ def _file_root(url: str) -> Path:
     return path
 
 
-def open_store(url: str, *, endpoint_url: str | None = None) -> Store:
-    """The store a URL names. boto3 is imported only for s3:// URLs."""
+def open_store(url: str) -> Store:
+    """The store a URL names. boto3 is imported only for s3:// URLs; an S3 store uses
+    the process's endpoint (`use_s3_endpoint`)."""
     scheme = urlparse(url).scheme
     if scheme == "file":
         return FileStore(_file_root(url))
@@ -137,11 +159,11 @@ def open_store(url: str, *, endpoint_url: str | None = None) -> Store:
         from pack.packager.s3 import S3Store, parse_s3_url
 
         bucket, prefix = parse_s3_url(url)
-        return S3Store(bucket, prefix, endpoint_url=endpoint_url)
+        return S3Store(bucket, prefix, endpoint_url=_s3_endpoint)
     raise StoreError(f"unsupported store URL {url!r}: use {SUPPORTED}")
 
 
-def split_url(url: str, *, endpoint_url: str | None = None) -> tuple[Store, str]:
+def split_url(url: str) -> tuple[Store, str]:
     """Split an object URL into (store of its folder, key of the object)."""
     parsed = urlparse(url)
     if parsed.scheme == "file":
@@ -156,34 +178,30 @@ def split_url(url: str, *, endpoint_url: str | None = None) -> tuple[Store, str]
         if not key or key.endswith("/"):
             raise StoreError(f"URL {url!r} names a folder, not an object")
         folder, _, name = key.rpartition("/")
-        return S3Store(bucket, folder, endpoint_url=endpoint_url), name
+        return S3Store(bucket, folder, endpoint_url=_s3_endpoint), name
     raise StoreError(f"unsupported URL {url!r}: use {SUPPORTED}")
 
 
-def read_url(url: str, *, endpoint_url: str | None = None) -> bytes:
-    store, key = split_url(url, endpoint_url=endpoint_url)
+def read_url(url: str) -> bytes:
+    store, key = split_url(url)
     return store.get_bytes(key)
 
 
-def write_url(
-    url: str, data: bytes, *, endpoint_url: str | None = None, if_absent: bool = False
-) -> bool:
-    store, key = split_url(url, endpoint_url=endpoint_url)
+def write_url(url: str, data: bytes, *, if_absent: bool = False) -> bool:
+    store, key = split_url(url)
     return store.put_bytes(key, data, if_absent=if_absent)
 
 
-def download_url(url: str, dest: Path, *, endpoint_url: str | None = None) -> None:
-    store, key = split_url(url, endpoint_url=endpoint_url)
+def download_url(url: str, dest: Path) -> None:
+    store, key = split_url(url)
     store.get_file(key, dest)
 
 
-def upload_file_url(
-    url: str, path: Path, *, endpoint_url: str | None = None, if_absent: bool = False
-) -> bool:
-    store, key = split_url(url, endpoint_url=endpoint_url)
+def upload_file_url(url: str, path: Path, *, if_absent: bool = False) -> bool:
+    store, key = split_url(url)
     return store.put_file(key, path, if_absent=if_absent)
 
 
-def exists_url(url: str, *, endpoint_url: str | None = None) -> bool:
-    store, key = split_url(url, endpoint_url=endpoint_url)
+def exists_url(url: str) -> bool:
+    store, key = split_url(url)
     return store.exists(key)

@@ -14,7 +14,14 @@ from pack.errors import StoreError
 from pack.packager.extract import fetch_and_extract
 from pack.packager.publish import package_and_publish, plan_package, publish
 from pack.packager.s3 import S3Store
-from pack.packager.store import download_url, open_store, read_url, upload_file_url, write_url
+from pack.packager.store import (
+    download_url,
+    open_store,
+    read_url,
+    upload_file_url,
+    use_s3_endpoint,
+    write_url,
+)
 
 from .conftest import S3Server
 
@@ -66,15 +73,14 @@ def test_explicit_endpoint_overrides_boto_settings(
     bucket: str, tmp_path: Path, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:1")  # nothing listens there
+    use_s3_endpoint(s3_server.endpoint_url)
     url = f"s3://{bucket}/x/hello.txt"
-    write_url(url, b"hello", endpoint_url=s3_server.endpoint_url)
-    assert read_url(url, endpoint_url=s3_server.endpoint_url) == b"hello"
+    write_url(url, b"hello")
+    assert read_url(url) == b"hello"
     src = tmp_path / "f.bin"
     src.write_bytes(b"abc")
-    assert upload_file_url(f"s3://{bucket}/x/f.bin", src, endpoint_url=s3_server.endpoint_url)
-    download_url(
-        f"s3://{bucket}/x/f.bin", tmp_path / "got" / "f.bin", endpoint_url=s3_server.endpoint_url
-    )
+    assert upload_file_url(f"s3://{bucket}/x/f.bin", src)
+    download_url(f"s3://{bucket}/x/f.bin", tmp_path / "got" / "f.bin")
     assert (tmp_path / "got" / "f.bin").read_bytes() == b"abc"
 
 

@@ -273,3 +273,12 @@ def test_long_task_names_give_valid_names_and_labels() -> None:
 def test_validates_against_old_and_new_schema(version: str) -> None:
     pod = render_pod(plain, image="a:1", execution=EXECUTION, bundle=BUNDLE)
     kubernetes_validate.validate(to_dict(pod), version, strict=True)
+
+
+def test_configured_s3_endpoint_reaches_the_pod_env() -> None:
+    pod = rendered(
+        plain, bundle=BUNDLE, options=RenderOptions(s3_endpoint_url="http://s3.lan:9000")
+    )
+    assert container_env(primary(pod))["PACK_S3_ENDPOINT_URL"] == "http://s3.lan:9000"
+    # Not configured: nothing is set, the pod's own boto3 settings decide.
+    assert "PACK_S3_ENDPOINT_URL" not in container_env(primary(rendered(plain, bundle=BUNDLE)))

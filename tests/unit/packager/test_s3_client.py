@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pack.packager.s3 import S3Store, shared_client
-from pack.packager.store import split_url
+from pack.packager.store import split_url, use_s3_endpoint
 
 pytest.importorskip("boto3")
 
@@ -18,8 +18,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_stores_of_one_endpoint_share_a_client() -> None:
-    a, _ = split_url("s3://bucket-a/x/inputs.pb", endpoint_url="http://127.0.0.1:1")
-    b, _ = split_url("s3://bucket-b/y/outputs.pb", endpoint_url="http://127.0.0.1:1")
+    use_s3_endpoint("http://127.0.0.1:1")
+    a, _ = split_url("s3://bucket-a/x/inputs.pb")
+    b, _ = split_url("s3://bucket-b/y/outputs.pb")
     assert isinstance(a, S3Store) and isinstance(b, S3Store)
     assert a.client is b.client
     assert a.client.meta.endpoint_url == "http://127.0.0.1:1"
