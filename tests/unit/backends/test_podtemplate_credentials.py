@@ -191,6 +191,7 @@ def test_named_variables_and_secrets_reach_the_primary_container_only() -> None:
         (["NOT_SET_ANYWHERE"], [], "not set in your environment"),
         (["BAD-NAME"], [], "not a variable name"),
         (["PACK_ATTEMPT"], [], "pack sets this"),
+        (["PACK_S3_ENDPOINT_URL"], [], "pack sets this"),
         ([], ["Bad_Secret"], "not a valid Secret name"),
     ],
 )
