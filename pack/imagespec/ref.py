@@ -9,8 +9,8 @@ from pack.digest import Digest
 
 # docker/distribution reference grammar: one path component, a repository path, a tag.
 COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-REPOSITORY_RE = re.compile(rf"^{COMPONENT}(?:/{COMPONENT})*$")
-TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+REPOSITORY_RE = re.compile(rf"^{COMPONENT}(?:/{COMPONENT})*\Z")
+TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
 
 
 @dataclass(frozen=True)

@@ -25,17 +25,17 @@ DEFAULT_PLATFORM = "linux/amd64"
 REGISTRY_RE = re.compile(
     r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
     r"|\[[0-9A-Fa-f:]+\])(?::[0-9]+)?"
-    rf"(?:/{COMPONENT})*$"
+    rf"(?:/{COMPONENT})*\Z"
 )
-PYTHON_RE = re.compile(r"^3\.[0-9]{1,2}(?:\.[0-9]{1,3})?$")
+PYTHON_RE = re.compile(r"^3\.[0-9]{1,2}(?:\.[0-9]{1,3})?\Z")
 PLATFORM_RE = re.compile(
-    r"^linux/(?:amd64(?:/v[1-4])?|arm64(?:/v8)?|arm/v[5-7]|386|ppc64le|s390x|riscv64|mips64le)$"
+    r"^linux/(?:amd64(?:/v[1-4])?|arm64(?:/v8)?|arm/v[5-7]|386|ppc64le|s390x|riscv64|mips64le)\Z"
 )
-APT_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+(?:=[A-Za-z0-9.+~:-]+)?$")
-ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-LABEL_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
-SECRET_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-URL_RE = re.compile(r"^(?:https?|file)://\S+$")
+APT_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+(?:=[A-Za-z0-9.+~:-]+)?\Z")
+ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+LABEL_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*\Z")
+SECRET_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+URL_RE = re.compile(r"^(?:https?|file)://\S+\Z")
 TAG_FORMAT_FIELDS = ("digest", "name", "python")
 
 
@@ -210,7 +210,7 @@ class _Check:
             raise self.fail(fieldname, f"expected a mapping of strings, got {value!r}")
         for key, item in value.items():
             if not isinstance(key, str) or not key_re.match(key):
-                raise self.fail(fieldname, f"invalid key {key!r} (expected {key_re.pattern})")
+                raise self.fail(fieldname, f"invalid key {key!r} (expected {shown(key_re)})")
             if item is None and values_optional:
                 continue
             if isinstance(item, Path) and values_optional:
@@ -220,6 +220,11 @@ class _Check:
             if "\n" in item or "\r" in item:
                 raise self.fail(fieldname, f"value of {key!r} must be one line, got {item!r}")
         self.set(fieldname, FrozenMap({k: _opt_path_str(v) for k, v in value.items()}))
+
+
+def shown(pattern: re.Pattern[str]) -> str:
+    """A whole-value pattern as a message shows it: without its anchors."""
+    return pattern.pattern.removeprefix("^").removesuffix(r"\Z")
 
 
 def _opt_path_str(value: Any) -> Any:
@@ -284,7 +289,7 @@ def _validate(spec: ImageSpec) -> None:
         for sid in ids:
             if not isinstance(sid, str) or not SECRET_ID_RE.match(sid):
                 raise c.fail(
-                    "secret_mounts", f"invalid secret id {sid!r} (expected {SECRET_ID_RE.pattern})"
+                    "secret_mounts", f"invalid secret id {sid!r} (expected {shown(SECRET_ID_RE)})"
                 )
         c.set("secret_mounts", dict.fromkeys(sorted(ids)))
     c.str_map("secret_mounts", SECRET_ID_RE, values_optional=True)

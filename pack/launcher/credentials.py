@@ -30,9 +30,9 @@ from pack.packager.store import ENV_S3_ENDPOINT
 
 # Names (never values) of the env entries that came from --pass-env.
 PASS_ENV_ANNOTATION = "pack.dev/pass-env"
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 # Secret names are DNS subdomains.
-_SECRET_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_SECRET_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ from pack.errors import TaskError
 # Kubernetes resource.Quantity grammar (non-negative): a decimal number, then a
 # binary SI suffix (Ki..Ei), a decimal SI suffix (n u m k M G T P E) or an exponent.
 _QUANTITY = re.compile(
-    r"^(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?$"
+    r"^(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?\Z"
 )
-_HUMAN_UNIT = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgtpe])(i?)b?\s*$", re.IGNORECASE)
+_HUMAN_UNIT = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgtpe])(i?)b?\s*\Z", re.IGNORECASE)
 
 GPU_RESOURCE = "nvidia.com/gpu"
 

@@ -24,7 +24,7 @@ from pack.launcher.types.engine import UnsupportedType, default_engine
 if TYPE_CHECKING:
     from pack.launcher.podspec import PodTemplate
 
-_ENV_NAME = "^[-._a-zA-Z][-._a-zA-Z0-9]*$"
+_ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*\Z"
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -27,7 +27,7 @@ from pack.errors import ArchiveError
 from pack.packager.store import download_url
 from pack.packager.treedigest import TreeRecord, tree_digest
 
-_NAME = re.compile(r"(?:^|/)([0-9a-f]{64})\.tar\.(?:zst|gz)$")
+_NAME = re.compile(r"(?:^|/)([0-9a-f]{64})\.tar\.(?:zst|gz)\Z")
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 GZIP_MAGIC = b"\x1f\x8b"
 
