@@ -39,6 +39,29 @@ class DateTimeType(click.ParamType):
             self.fail(f"{value!r} is not an ISO date/time such as 2024-05-01T12:00:00", param, ctx)
 
 
+class BoolType(click.ParamType):
+    """true/false and the usual spellings; unlike click.BOOL (8.2+), an empty value is
+    refused, not read as false."""
+
+    name = "boolean"
+    TRUE = ("true", "yes", "on", "1", "t", "y")
+    FALSE = ("false", "no", "off", "0", "f", "n")
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in self.TRUE:
+            return True
+        if text in self.FALSE:
+            return False
+        self.fail(
+            f"{value!r} is not a boolean; use one of {', '.join(self.TRUE + self.FALSE)}",
+            param,
+            ctx,
+        )
+
+
 class DurationType(click.ParamType):
     name = "duration"
 
@@ -116,7 +139,7 @@ def click_type(tp: Any) -> click.ParamType:
         int: click.INT,
         float: click.FLOAT,
         str: click.STRING,
-        bool: click.BOOL,
+        bool: BoolType(),
         bytes: BytesType(),
         dt.datetime: DateTimeType(),
         dt.timedelta: DurationType(),

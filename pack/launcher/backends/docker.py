@@ -29,7 +29,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
@@ -37,7 +36,7 @@ from urllib.parse import unquote, urlparse
 from pack.errors import LaunchError
 from pack.launcher.backends.base import AttemptResult, Backend, Phase, RunHandle, RunInterrupted
 from pack.launcher.backends.sink import line_writer
-from pack.launcher.resources import GPU_RESOURCE
+from pack.launcher.resources import GPU_RESOURCE, quantity_value
 
 if TYPE_CHECKING:
     from pack.config import Config
@@ -57,32 +56,8 @@ class DockerRun:
     memory_limit: str | None = None
 
 
-# Kubernetes quantity suffixes (resource.Quantity): binary SI, decimal SI, exponent.
-_BINARY = {"Ki": 1, "Mi": 2, "Gi": 3, "Ti": 4, "Pi": 5, "Ei": 6}
-_DECIMAL = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
-_QUANTITY = re.compile(
-    r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?\Z"
-)
-
-
-def _quantity(value: Any) -> Decimal:
-    """A Kubernetes quantity (`500m`, `2`, `512Mi`, `1e3`) as a Decimal, without the
-    client (importing `kubernetes` costs ~0.5 s)."""
-    match = _QUANTITY.match(str(value).strip())
-    if match is None:
-        raise LaunchError(f"{value!r} is not a Kubernetes quantity (e.g. 500m, 2, 512Mi)")
-    number, suffix = Decimal(match.group(1)), match.group(2) or ""
-    if suffix in _BINARY:
-        return number * (1024 ** _BINARY[suffix])
-    if suffix in _DECIMAL:
-        return number.scaleb(_DECIMAL[suffix])
-    return number.scaleb(int(suffix[1:]))
-
-
 def _cpus(value: str) -> str:
-    number = _quantity(value)
-    text = format(number.normalize(), "f")
-    return text
+    return format(quantity_value("limits.cpu", value).normalize(), "f")
 
 
 def _store_mounts(store_urls: Sequence[str]) -> list[str]:
@@ -154,7 +129,7 @@ def docker_run_argv(
     if "cpu" in limits:
         argv += ["--cpus", _cpus(limits["cpu"])]
     if "memory" in limits:
-        memory = int(_quantity(limits["memory"]))
+        memory = int(quantity_value("limits.memory", limits["memory"]))
         # Swap equal to memory: over the limit the task is OOM-killed, as in a pod.
         argv += ["--memory", str(memory), "--memory-swap", str(memory)]
     gpus = int(limits.get(GPU_RESOURCE, "0") or 0)

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from pack.errors import LaunchError
-from pack.launcher.backends.docker import _quantity, _timestamp, docker_outcome, docker_run_argv
+from pack.errors import LaunchError, TaskError
+from pack.launcher.backends.docker import _timestamp, docker_outcome, docker_run_argv
 from pack.launcher.execution import Execution
 from pack.launcher.podspec import (
     BundleInfo,
@@ -16,7 +16,7 @@ from pack.launcher.podspec import (
     from_dict,
     render_manifest,
 )
-from pack.launcher.resources import Resources
+from pack.launcher.resources import Resources, quantity_value
 from pack.launcher.task import task
 
 IMAGE = "127.0.0.1:5000/pack/t@sha256:" + "ab" * 32
@@ -181,12 +181,42 @@ def secretive_task() -> Any:
 def test_quantities_parse_as_the_kubernetes_client_does(text: str) -> None:
     from kubernetes.utils.quantity import parse_quantity
 
-    assert _quantity(text) == parse_quantity(text)
+    assert quantity_value("limits.cpu", text) == parse_quantity(text)
 
 
-def test_a_bad_quantity_is_a_launch_error_naming_it() -> None:
-    with pytest.raises(LaunchError, match="'2 GB'"):
-        _quantity("2 GB")
+def _with_limits(limits: dict[str, str]) -> Any:
+    """A rendered pod whose limits were set as a pod template sets them (not through Resources)."""
+    pod = render_manifest(limited, image=IMAGE, execution=EXECUTION, bundle=BUNDLE)
+    pod["spec"]["containers"][0]["resources"] = {"limits": limits}
+    return pod
+
+
+@pytest.mark.parametrize(
+    "text", ["500m", "2", "1.", ".5", "512Mi", "1e3", "-1", "+2", " 2", "2 GB", "2Gb", "", "1 "]
+)
+def test_the_docker_backend_accepts_exactly_the_quantities_resources_accept(text: str) -> None:
+    """One parser: a pod template's limits are read as Resources reads a task's."""
+    try:
+        Resources(cpu=text, mem=text)
+        accepted = True
+    except TaskError:
+        accepted = False
+    pod = _with_limits({"cpu": text, "memory": text})
+    if accepted:
+        argv = docker_run_argv(pod, name="n", host_network=True, gpu_runtime=False).argv
+        expected = quantity_value("limits.cpu", text)
+        assert argv[argv.index("--cpus") + 1] == format(expected.normalize(), "f")
+        assert argv[argv.index("--memory") + 1] == str(int(expected))
+    else:
+        with pytest.raises(TaskError, match="limits.cpu"):
+            docker_run_argv(pod, name="n", host_network=True, gpu_runtime=False)
+
+
+def test_a_bad_quantity_is_an_error_naming_it() -> None:
+    pod = _with_limits({"memory": "2 GB"})
+    with pytest.raises(TaskError, match="limits.memory: '2 GB'") as info:
+        docker_run_argv(pod, name="n", host_network=True, gpu_runtime=False)
+    assert info.value.hint == "use 2G or 2Gi"
 
 
 def test_outcomes() -> None:
