@@ -1,7 +1,8 @@
 """Spec -> image ref: reuse, copy, or build and push. Nothing else.
 
 For one resolved spec, in order, stopping at the first answer:
-1. the local record confirmed this ref for this content within the TTL: reused, no request;
+1. the local record confirmed this ref for this content within the TTL: reused, no request
+   (never with --check: that always asks the registry);
 2. the registry (or, for local-only images, the engine) has the ref: reused;
 3. the record knows this content under another ref that still exists (spec renamed or
    moved registry; the spec digest, not the repository, names the content): copied;
@@ -117,7 +118,11 @@ class ImageEnsurer:
             return Outcome(label, final, status, time.perf_counter() - start, spec_digest)
 
         if not self.options.force:
-            entry = self.record.fresh(str(ref), str(spec_digest), local=local)
+            # The record only saves work when building: --check is the CI question
+            # "is it there now?", and an image deleted since the record was written is not.
+            entry = None
+            if not self.options.check:
+                entry = self.record.fresh(str(ref), str(spec_digest), local=local)
             if entry is not None:
                 return done(REUSED, entry.digest)
             if local:

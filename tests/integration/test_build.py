@@ -153,6 +153,36 @@ def test_check_exit_codes(pack: Pack, registry, base_image: str) -> None:  # typ
     assert present.returncode == 0 and json.loads(present.stdout)[0]["status"] == "reused"
 
 
+def test_check_asks_the_registry_not_the_local_record(
+    pack: Pack, registry, base_image: str
+) -> None:  # type: ignore[no-untyped-def]
+    import urllib.request
+
+    spec = spec_file(
+        pack.cwd,
+        f"app = ImageSpec(name='test/gone-{uid()}', registry={registry.host!r}, "
+        f"base_image={base_image!r}, runtime=False, env={{'X': {uid()!r}}})\n",
+    )
+    [built] = pack.build(str(spec))
+    assert built["status"] == "built"
+    ref = ImageRef.parse(built["digest"])
+    # Someone deletes the image from the registry; the local record still says "built".
+    delete = urllib.request.Request(
+        f"http://{registry.host}/v2/{ref.repository}/manifests/{ref.digest}", method="DELETE"
+    )
+    with urllib.request.urlopen(delete, timeout=10) as resp:  # noqa: S310 - loopback registry
+        assert resp.status == 202
+    assert RegistryClient().exists(ImageRef.parse(built["ref"])) is False
+    check = pack("build", "--check", "-o", "json", str(spec))
+    assert check.returncode == 1, check.stderr
+    assert json.loads(check.stdout)[0]["status"] == "missing"
+    # A build still uses the record (it saves work), and --force puts the image back.
+    again = pack.build("--force", str(spec))
+    assert again[0]["status"] == "built"
+    [present] = pack.build("--check", str(spec))
+    assert present["status"] == "reused"
+
+
 def test_renamed_spec_is_copied_in_the_registry(pack: Pack, registry, base_image: str) -> None:  # type: ignore[no-untyped-def]
     mark = uid()
     template = (

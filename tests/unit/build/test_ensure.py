@@ -115,6 +115,23 @@ def test_check_reports_missing_and_builds_nothing(tmp_path: Path) -> None:
     assert out.status == "missing" and builder.built == [] and out.pinned is None
 
 
+def test_check_asks_the_registry_even_with_a_fresh_record(tmp_path: Path) -> None:
+    ensurer, registry, builder = setup(tmp_path)
+    specs = {"app": spec(tmp_path, env={"A": "2"})}
+    [built] = ensure_all(specs, DEFAULTS, ensurer)
+    registry.images.clear()  # deleted from the registry after it was built
+    checker, _, _ = setup(tmp_path, check=True)
+    checker.registry = registry  # type: ignore[assignment]
+    registry.calls.clear()
+    [out] = ensure_all(specs, DEFAULTS, checker)
+    assert out.status == "missing"
+    assert registry.calls == [f"lookup {_tag(built.ref)}"]
+
+
+def _tag(ref: ImageRef) -> ImageRef:
+    return ImageRef(ref.registry, ref.repository, ref.tag, None)
+
+
 def test_renamed_spec_is_copied_not_rebuilt(tmp_path: Path) -> None:
     ensurer, registry, builder = setup(tmp_path)
     ensure_all({"app": spec(tmp_path, name="team/old")}, DEFAULTS, ensurer)
