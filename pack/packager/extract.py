@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from pack.atomic import umask
 from pack.digest import Digest
 from pack.errors import ArchiveError
 from pack.packager.store import download_url
@@ -232,7 +233,7 @@ def safe_extract(
                 raise ArchiveError(
                     f"{archive.name} does not match its digest: expected {expected}, got {actual}"
                 )
-        os.chmod(tmp, 0o755)
+        os.chmod(tmp, 0o777 & ~umask())  # mkdtemp made it 0700: as a mkdir would
         if dest_dir.is_dir() and not dest_dir.is_symlink() and not any(dest_dir.iterdir()):
             dest_dir.rmdir()
         try:
