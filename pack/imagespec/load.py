@@ -2,7 +2,9 @@
 
 Any failure while importing (syntax error, import error, a bad field, any exception) is
 reported as one SpecError `spec.py:LINE: message`, LINE taken from the deepest traceback
-frame in that file, so the CLI prints one line and no traceback.
+frame in that file, plus `(raised at helper.py:3 in f)` when the innermost frame in the
+user's files is elsewhere; the CLI prints one line, and the traceback (the error's
+__cause__) under -v.
 """
 
 from __future__ import annotations
@@ -12,12 +14,11 @@ import hashlib
 import importlib.util
 import re
 import sys
-import traceback
 from pathlib import Path
-from types import TracebackType
 
 from pack.errors import PackError, SpecError
 from pack.imagespec.spec import ImageSpec
+from pack.tracebacks import describe, innermost_in, raised_at
 
 _UNKNOWN = re.compile(r"ImageSpec\.__init__\(\) got an unexpected keyword argument '(\w+)'")
 _MISSING = re.compile(r"ImageSpec\.__init__\(\) missing \d+ required positional argument")
@@ -43,13 +44,13 @@ def load_specs(path: str | Path) -> dict[str, ImageSpec]:
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
-    except SyntaxError as exc:
-        line = exc.lineno if exc.filename and Path(exc.filename).resolve() == real else None
-        raise SpecError(f"{shown}:{line or 1}: SyntaxError: {exc.msg}") from None
-    except PackError as exc:
-        raise SpecError(f"{shown}:{_line(exc.__traceback__, real)}: {exc.message}") from None
     except (Exception, SystemExit) as exc:  # any failure of user code becomes one line
-        raise SpecError(f"{shown}:{_line(exc.__traceback__, real)}: {_describe(exc)}") from None
+        what, hint = (
+            (exc.message, exc.hint) if isinstance(exc, PackError) else (_describe(exc), None)
+        )
+        line = innermost_in(exc, real) or 1
+        where = raised_at(exc, real, real.parent)
+        raise SpecError(f"{shown}:{line}: {what}{where}", hint=hint) from exc
     finally:
         sys.modules.pop(module_name, None)
         try:
@@ -69,14 +70,6 @@ def load_specs(path: str | Path) -> dict[str, ImageSpec]:
     return found
 
 
-def _line(tb: TracebackType | None, real: Path) -> int:
-    line = 1
-    for frame, lineno in traceback.walk_tb(tb):
-        if Path(frame.f_code.co_filename).resolve() == real:
-            line = lineno
-    return line
-
-
 def _describe(exc: BaseException) -> str:
     text = str(exc).splitlines()[0] if str(exc) else ""
     if isinstance(exc, TypeError):
@@ -90,5 +83,4 @@ def _describe(exc: BaseException) -> str:
             return "ImageSpec: missing required field 'name'"
     if isinstance(exc, SystemExit):
         return f"spec file called exit({exc.code!r})"
-    kind = type(exc).__name__
-    return f"{kind}: {text}" if text else kind
+    return describe(exc)

@@ -34,7 +34,6 @@ MARKER = ".pack-bundle"
 ENV_FETCH_TIMING = "PACK_FETCH_TIMING"  # "<start>,<end>" handed from fast-execute to execute
 EXIT_USER = 1
 EXIT_SYSTEM = 2
-_PACK_DIR = str(Path(__file__).resolve().parent.parent)
 
 
 class UsageFailure(Exception):
@@ -265,12 +264,10 @@ class Failure(Exception):
         self.step = step
 
 
-def _is_pack_frame(filename: str) -> bool:
-    return filename.startswith(_PACK_DIR + os.sep) or filename.startswith("<frozen ")
-
-
 def user_traceback(exc: BaseException) -> str:
     """The traceback text with pack's (and importlib's) frames left out."""
+    from pack.tracebacks import is_pack_file
+
     te = traceback.TracebackException(type(exc), exc, exc.__traceback__)
     seen: set[int] = set()
     todo = [te]
@@ -280,7 +277,7 @@ def user_traceback(exc: BaseException) -> str:
             continue
         seen.add(id(cur))
         cur.stack = traceback.StackSummary.from_list(
-            [f for f in cur.stack if not _is_pack_frame(f.filename)]
+            [f for f in cur.stack if not is_pack_file(f.filename)]
         )
         todo += [e for e in (cur.__cause__, cur.__context__) if e is not None]
     return "".join(te.format())

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pack.errors import TaskError, UsageError
+from pack.errors import PackError, TaskError, UsageError
 from pack.launcher.task import Task
+from pack.tracebacks import describe, innermost_in, raised_at
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,13 @@ def import_source(source: TaskSource) -> Any:
         del sys.modules[source.module]  # another file with the same module name
     try:
         return importlib.import_module(source.module)
-    except Exception as exc:
-        raise TaskError(f"{source.file}: cannot import: {type(exc).__name__}: {exc}") from exc
+    except (Exception, SystemExit) as exc:  # any failure of the user's code: one line
+        line = innermost_in(exc, source.file)
+        at = f"{source.file}:{line}" if line else str(source.file)
+        where = raised_at(exc, source.file, source.root)
+        if isinstance(exc, PackError):  # e.g. a bad @task option: its own message and hint
+            raise TaskError(f"{at}: {exc.message}{where}", hint=exc.hint) from exc
+        raise TaskError(f"{at}: cannot import: {describe(exc)}{where}") from exc
 
 
 def tasks_in(module: Any) -> dict[str, Task]:

@@ -28,3 +28,96 @@ def test_a_bad_boolean_lists_only_real_values(pack: Any, project: Any) -> None:
     r = pack("run", "-o", "json", wf, "echo", "--b", "Yes")
     assert r.code == 0, r.err
     assert r.json()["outputs"] == {"o0": True}
+
+
+def _one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("pack: error: ")
+    return lines[0]
+
+
+SPEC_HELPER = """
+    def explode():
+        x = 1
+        raise RuntimeError("helper explodes")
+"""
+
+
+def test_spec_import_error_names_the_innermost_user_line(pack: Any, project: Any) -> None:
+    root = project(
+        {
+            "spechelper_a.py": SPEC_HELPER,
+            "spec.py": """
+            from pack import ImageSpec
+            import spechelper_a
+
+            spechelper_a.explode()
+            image = ImageSpec(name="x")
+            """,
+        }
+    )
+    spec = str(root / "spec.py")
+    for verb in ("hash", "build"):
+        r = pack(verb, spec)
+        assert r.code == 2
+        line = _one_error_line(r.err)
+        assert line == (
+            f"pack: error: {spec}:4: RuntimeError: helper explodes "
+            "(raised at spechelper_a.py:3 in explode); -v shows the traceback"
+        )
+    for argv in (("-v", "hash", spec), ("hash", "-v", spec), ("build", "--verbose", spec)):
+        r = pack(*argv)
+        assert r.code == 2
+        assert r.err.startswith("Traceback (most recent call last):"), r.err
+        assert 'spechelper_a.py", line 3, in explode' in r.err
+        last = r.err.strip().splitlines()[-1]
+        assert last.endswith("(raised at spechelper_a.py:3 in explode)")  # no offer under -v
+
+
+def test_task_import_error_names_the_innermost_user_line(pack: Any, project: Any) -> None:
+    root = project(
+        {
+            "taskhelper_b.py": """
+            import json
+
+
+            def parse():
+                return json.loads("not json")
+            """,
+            "imports_mod.py": """
+            from pack import task
+            import taskhelper_b
+
+            CONFIG = taskhelper_b.parse()
+            """,
+        }
+    )
+    wf = str(root / "imports_mod.py")
+    for argv in (("run", wf, "main"), ("render", wf, "main"), ("run", wf)):
+        r = pack(*argv)
+        assert r.code == 2
+        line = _one_error_line(r.err)
+        # The innermost frame in the user's files, not json's decoder.
+        assert line == (
+            f"pack: error: {wf}:4: cannot import: JSONDecodeError: Expecting value: line 1 "
+            "column 1 (char 0) (raised at taskhelper_b.py:5 in parse); -v shows the traceback"
+        )
+    r = pack("-v", "run", wf, "main")
+    assert 'taskhelper_b.py", line 5, in parse' in r.err and "json/decoder.py" in r.err
+
+
+def test_syntax_error_in_an_imported_file_names_its_line(pack: Any, project: Any) -> None:
+    root = project(
+        {
+            "brokenhelper_c.py": "def f(:\n    pass\n",
+            "syntax_mod.py": """
+            from pack import task
+            import brokenhelper_c
+            """,
+        }
+    )
+    wf = str(root / "syntax_mod.py")
+    line = _one_error_line(pack("run", wf, "main").err)
+    assert line.startswith(f"pack: error: {wf}:2: cannot import: SyntaxError: ")
+    assert "(raised at brokenhelper_c.py:1)" in line
