@@ -30,8 +30,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Run a task from a local file with its code shipped as a bundle.",
     ),
     "render": ("pack.cli.render", "command", "Print the Kubernetes pod a task would run in."),
-    "status": ("pack.cli.status", "status", "Show the state of a detached run."),
-    "logs": ("pack.cli.status", "logs", "Print the logs of a run."),
+    "runs": ("pack.cli.runs", "command", "List runs, newest first."),
+    "status": ("pack.cli.status", "status", "Show the state of a run (a workflow's tree too)."),
+    "logs": ("pack.cli.status", "logs", "Print the log of a run."),
 }
 
 

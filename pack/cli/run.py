@@ -6,7 +6,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar, cast
 
 import click
 
@@ -118,6 +118,7 @@ def command(
     Task inputs are options after TASK; `pack run FILE TASK --help` lists them.
     """
     from pack.launcher.run import open_backend, run
+    from pack.runs.logs import LogCapture
 
     config = config_from(
         store=store, backend=backend, project=project, domain=domain, pod_template=pod_template
@@ -126,7 +127,11 @@ def command(
     if values is None:
         return
     remote = _remote_setup(config, task, detach, keep, pass_env, env_from_secret)
-    be = open_backend(config.backend, config, os.environ, log_sink=sys.stderr, **remote.pop("open"))
+    # The container's output goes to the terminal and, per attempt, into the run's record.
+    capture = LogCapture(sys.stderr)
+    be = open_backend(
+        config.backend, config, os.environ, log_sink=cast(IO[str], capture), **remote.pop("open")
+    )
     try:
         result = run(
             task,
@@ -137,6 +142,7 @@ def command(
             copy=copy,
             on_warning=lambda m: click.echo(f"pack: warning: {m}", err=True),
             on_attempt=lambda a, e: _report_attempt(a, e, task.retries + 1),
+            log_capture=capture,
             **remote,
         )
     finally:
@@ -169,12 +175,12 @@ def _remote_setup(
     env_from_secret: tuple[str, ...],
 ) -> dict[str, Any]:
     """run() and open_backend() arguments for --backend docker/kubernetes (and the
-    default pod template for every backend); writes the run record of remote runs."""
-    import time
-
+    default pod template for every backend); remembers, in the cache dir only, how
+    this run reaches its store and backend (for `pack status` / `pack logs`)."""
     from pack.errors import UsageError
-    from pack.launcher.execution import join_url, new_execution_id
+    from pack.launcher.execution import new_execution_id
     from pack.launcher.podspec import RenderOptions
+    from pack.runs.connection import Connection, write_connection
 
     extra: dict[str, Any] = {"open": {}}
     is_remote = config.backend in ("docker", "kubernetes")
@@ -182,38 +188,35 @@ def _remote_setup(
         raise UsageError(
             "--detach, --keep, --pass-env and --env-from-secret need --backend docker or kubernetes"
         )
-    from pack.launcher.remote import RunRecord, base_template, prepare_image, write_run_record
+    from pack.launcher.remote import base_template, prepare_image
 
     primary = (task.pod_template.primary_container_name if task.pod_template else None) or "primary"
     base = base_template(config.pod_template, pass_env, env_from_secret, os.environ, primary)
     if base is not None:
         extra["options"] = RenderOptions(base_template=base)
-    if not is_remote:
-        return extra
-    if config.backend == "kubernetes":  # before anything is written to a store pods can't read
-        from pack.launcher.backends.kubernetes import check_store
-
-        check_store(config.store_url)
-    extra["open"] = {"keep": keep}
-    extra["detach"] = detach
-    extra["prepare_image"] = lambda choice: prepare_image(choice, config, os.environ)
     execution_id = new_execution_id()
     extra["execution_id"] = execution_id
-    write_run_record(
-        RunRecord(
-            execution_id=execution_id,
+    if is_remote:
+        if config.backend == "kubernetes":  # before anything is written to a store pods can't read
+            from pack.launcher.backends.kubernetes import check_store
+
+            check_store(config.store_url)
+        extra["open"] = {"keep": keep}
+        extra["detach"] = detach
+        extra["prepare_image"] = lambda choice: prepare_image(choice, config, os.environ)
+    write_connection(
+        Connection(
+            run_id=execution_id,
             backend=config.backend,
-            task=f"{task.module}.{task.name}",
-            task_name=task.name,
             store_url=config.store_url,
-            run_prefix=join_url(config.store_url, "runs", execution_id),
-            max_attempts=1 if detach else task.retries + 1,
             namespace=config.namespace if config.backend == "kubernetes" else None,
-            docker_host=config.docker_host or os.environ.get("DOCKER_HOST"),
-            kube_context=config.kube_context,
-            kubeconfig=str(config.kubeconfig) if config.kubeconfig else None,
-            detached=detach,
-            created_at=time.time(),
+            docker_host=(config.docker_host or os.environ.get("DOCKER_HOST"))
+            if config.backend == "docker"
+            else None,
+            kube_context=config.kube_context if config.backend == "kubernetes" else None,
+            kubeconfig=str(config.kubeconfig)
+            if config.kubeconfig and config.backend == "kubernetes"
+            else None,
         ),
         config.cache_dir,
     )

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from flyteidl.core.literals_pb2 import LiteralMap
 
     from pack.packager.publish import PackagePlan
+    from pack.runs.logs import LogCapture
+    from pack.runs.recorder import Recorder
 
 BACKENDS = ("local", "docker", "kubernetes")
 
@@ -178,6 +180,7 @@ def open_backend(
 class Timings:
     def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
         self.clock = clock
+        self.started = clock()
         self.values: dict[str, float] = {}
 
     @contextmanager
@@ -290,15 +293,18 @@ def run(
     on_attempt: Callable[[AttemptResult, ErrorInfo | None], None] | None = None,
     prepare_image: Callable[[ImageChoice], tuple[ImageChoice, dict[str, Any]]] | None = None,
     detach: bool = False,
+    log_capture: LogCapture | None = None,
 ) -> RunResult:
     """Run `task` with `inputs` through `backend`; never raises for a task failure
-    (see RunResult.succeeded / .failure()), raises PackError when pack cannot run it."""
+    (see RunResult.succeeded / .failure()), raises PackError when pack cannot run it.
+    `log_capture`: the LogCapture `backend` was opened with as its log sink, so each
+    attempt's whole output is kept with the run's record (see run_execution)."""
     from pack.packager.publish import publish_to
     from pack.packager.store import use_s3_endpoint
 
     timings = Timings()
     use_s3_endpoint(config.s3_endpoint_url)
-    total_start = timings.clock()
+    total_start = timings.started
     bundle = None
     if copy != "none":
         with timings.phase("package"):
@@ -334,6 +340,8 @@ def run(
         on_attempt=on_attempt,
         detach=detach,
         timings=timings,
+        inputs=inputs,
+        log_capture=log_capture,
     )
     result.image_info = image_info
     timings.values["total"] = timings.clock() - total_start
@@ -352,12 +360,22 @@ def run_execution(
     on_attempt: Callable[[AttemptResult, ErrorInfo | None], None] | None = None,
     detach: bool = False,
     timings: Timings | None = None,
+    inputs: Mapping[str, Any] | None = None,
+    log_capture: LogCapture | None = None,
+    parent: str | None = None,
+    index: int | None = None,
 ) -> RunResult:
     """The attempts of one execution whose inputs.pb is written: render the pod, run it
     on `backend` (or submit it, `detach`), retry what is retryable, read the outputs back.
     A single `pack run` and every task call of a workflow go through here.
 
     `bundle` is a BundleRef or BundleInfo (url, digest), or None when the code is in the image.
+
+    Every execution gets a run record in the store (pack.runs), kept current at each
+    attempt, with each attempt's log: from `log_capture` (the LogCapture `backend` was
+    opened with as its log sink), else the tail the backend reports. `inputs` (the
+    Python values) are shown in the record; `parent` and `index` (a map_task's element)
+    make it a child in a workflow's tree.
     """
     from pack.packager.store import use_s3_endpoint
 
@@ -376,6 +394,9 @@ def run_execution(
         max_attempts=1 if detach else task.retries + 1,
     )
     info = None if bundle is None else BundleInfo(bundle.url, str(bundle.digest))
+    recorder = _recorder(
+        result, execution, backend, inputs or {}, config, detach, log_capture, parent, index
+    )
     for attempt in range(1, result.max_attempts + 1):
         current = execution.with_attempt(attempt)
         result.execution = current
@@ -388,21 +409,37 @@ def run_execution(
                 spec_digest=image.spec_digest,
                 options=options,
             )
+        with recorder.attempt(attempt, name=(pod.get("metadata") or {}).get("name")):
+            if detach:
+                result.handle = backend.submit(pod, current)
+            else:
+                outcome = backend.run(pod, current)
         if detach:
-            result.handle = backend.submit(pod, current)
+            recorder.submitted()
             break
-        outcome = backend.run(pod, current)
         for key, seconds in getattr(backend, "timings", {}).items():
             timings.values[f"backend.{key}"] = timings.values.get(f"backend.{key}", 0.0) + seconds
         error = None if outcome.succeeded else read_error(current)
         result.attempts.append(outcome)
         result.errors.append(error)
+        last = outcome.succeeded or not retryable(outcome, error) or attempt == result.max_attempts
+        recorder.attempt_ended(
+            attempt,
+            succeeded=outcome.succeeded,
+            log_tail=outcome.log_tail,
+            started_at=outcome.started_at,
+            finished_at=outcome.finished_at,
+            exit_code=outcome.exit_code,
+            reason=outcome.reason,
+            message=outcome.message,
+            error=None if error is None else dataclasses.asdict(error),
+            write=not last,
+        )
         if on_attempt is not None:
             on_attempt(outcome, error)
         if outcome.succeeded:
             timings.values.update(_attempt_timings(outcome, _task_marks(current)))
-            break
-        if not retryable(outcome, error):
+        if last:
             break
 
     if result.succeeded:
@@ -412,7 +449,61 @@ def run_execution(
             data = read_url(result.execution.outputs_url)
             result.outputs = read_outputs(task, data, config.cache_dir / "runs" / execution.id)
     result.timings = timings.values
+    if not detach:
+        timings.values["total"] = timings.clock() - timings.started
+        recorder.finish(
+            "succeeded" if result.succeeded else "failed",
+            timings={k: round(v, 4) for k, v in result.timings.items()},
+            error=None if result.succeeded else _error_line(result),
+        )
     return result
+
+
+def _recorder(
+    result: RunResult,
+    execution: Execution,
+    backend: Backend,
+    inputs: Mapping[str, Any],
+    config: Config,
+    detach: bool,
+    capture: LogCapture | None,
+    parent: str | None,
+    index: int | None,
+) -> Recorder:
+    """The writer of this execution's run record (pack.runs), pending until attempt 1."""
+    from pack.runs.record import inputs_for_record
+    from pack.runs.recorder import Recorder
+    from pack.runs.runstore import RunStore, new_record
+
+    record = new_record(
+        execution.id,
+        task=result.task,
+        backend=backend.name,
+        now=time.time(),
+        image=result.image,
+        bundle_digest=None if result.bundle is None else str(result.bundle.digest),
+        inputs=inputs_for_record({k: jsonable(v) for k, v in inputs.items()}),
+        max_attempts=result.max_attempts,
+        parent=parent,
+        index=index,
+        project=execution.project,
+        domain=execution.domain,
+        detached=detach,
+    )
+    runs = RunStore.open(execution.store_url)
+    return Recorder(runs, record, capture=capture)
+
+
+def _error_line(result: RunResult) -> str:
+    """The final failure in one line, for run lists."""
+    err = result.error
+    if err is not None:
+        lines = [line for line in err.message.splitlines() if line.strip()]
+        return f"{err.code}: {lines[-1] if err.user and lines else (lines or [''])[0]}".strip()
+    last = result.attempts[-1] if result.attempts else None
+    if last is None:
+        return "no attempt ran"
+    return " ".join(x for x in (last.reason, last.message) if x) or "failed"
 
 
 def read_outputs(task: Task, data: bytes, local_dir: Path) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlparse
@@ -230,3 +231,29 @@ class S3Store:
             if _code(exc) in _NOT_FOUND:
                 raise StoreError(f"not found: {self.url(key)}") from None
             raise StoreError(f"cannot read {self.url(key)}: {_describe(exc)}") from None
+
+    def list_keys(self, prefix: str = "", *, start_after: str | None = None) -> Iterator[str]:
+        base = f"{self.prefix}/" if self.prefix else ""
+        args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": base + prefix}
+        if start_after is not None:
+            args["StartAfter"] = base + start_after
+        while True:
+            try:
+                page = self.client.list_objects_v2(**args)
+            except _boto_errors() as exc:
+                where = f"s3://{self.bucket}/{base}{prefix}"
+                raise StoreError(f"cannot list {where}: {_describe(exc)}") from None
+            for item in page.get("Contents", []):
+                yield item["Key"][len(base) :]
+            token = page.get("NextContinuationToken")
+            if not page.get("IsTruncated") or not token:
+                return
+            args["ContinuationToken"] = token
+
+    def delete(self, key: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        except _boto_errors() as exc:
+            if _code(exc) in _NOT_FOUND:
+                return
+            raise StoreError(f"cannot delete {self.url(key)}: {_describe(exc)}") from None

@@ -8,8 +8,9 @@ aborts a multipart upload that fails midway.
 
 from __future__ import annotations
 
+import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Protocol, runtime_checkable
 from urllib.parse import unquote, urlparse
@@ -61,6 +62,16 @@ class Store(Protocol):
     def get_bytes(self, key: str) -> bytes: ...
 
     def url(self, key: str) -> str: ...
+
+    def list_keys(self, prefix: str = "", *, start_after: str | None = None) -> Iterator[str]:
+        """Keys that start with `prefix`, in ascending (byte) order, after `start_after`.
+
+        Lazy: a caller that stops after N keys costs about N keys of listing."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove `key`; a key that is not there is not an error."""
+        ...
 
 
 def check_key(key: str) -> str:
@@ -137,6 +148,56 @@ class FileStore:
             raise StoreError(f"not found: {self.url(key)}") from None
         except OSError as exc:
             raise StoreError(f"cannot read {self.url(key)}: {exc.strerror or exc}") from None
+
+    def list_keys(self, prefix: str = "", *, start_after: str | None = None) -> Iterator[str]:
+        folder, _, stem = prefix.rpartition("/")
+        if folder:
+            check_key(folder)
+        base = self.root / folder if folder else self.root
+        yield from self._walk(base, f"{folder}/" if folder else "", stem, start_after)
+
+    def _walk(self, path: Path, key_prefix: str, stem: str, after: str | None) -> Iterator[str]:
+        try:
+            entries = list(os.scandir(path))
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        except OSError as exc:
+            raise StoreError(f"cannot list {path.as_uri()}: {exc.strerror or exc}") from None
+        items = []
+        for entry in entries:
+            name = entry.name
+            if not name.startswith(stem) or (name.startswith(".") and name.endswith(".tmp")):
+                continue  # outside the prefix, or an atomic_write temp file in flight
+            is_dir = entry.is_dir(follow_symlinks=False)
+            if is_dir or entry.is_file(follow_symlinks=False):
+                # Sort as the keys sort: a folder's keys continue its name with "/".
+                items.append((name + "/" if is_dir else name, is_dir))
+        for sort_name, is_dir in sorted(items):
+            key = key_prefix + sort_name
+            if is_dir:
+                # Every key below sorts before `after` when `after` is past the folder.
+                if after is not None and after > key and not after.startswith(key):
+                    continue
+                yield from self._walk(path / sort_name[:-1], key, "", after)
+            elif after is None or key > after:
+                yield key
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise StoreError(f"cannot delete {self.url(key)}: {exc.strerror or exc}") from None
+        # Empty folders left behind are removed up to the store's root.
+        parent = path.parent
+        while parent != self.root and self.root in parent.parents:
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+            parent = parent.parent
 
 
 def _file_root(url: str) -> Path:

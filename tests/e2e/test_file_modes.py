@@ -22,18 +22,15 @@ def double(x: int) -> int:
     return 2 * x
 """
 
-# Records pack keeps besides bundles: a remote run's record and the image record.
+# Records pack keeps besides bundles and run records (which `pack run` writes): the image record.
 RECORDS = textwrap.dedent(
     """
     import sys
     from pathlib import Path
 
     from pack.imagespec.record import ImageRecord
-    from pack.launcher.remote import RunRecord, write_run_record
 
-    cache, store = Path(sys.argv[1]), sys.argv[2]
-    record = RunRecord("r1", "docker", "wf.double", "double", store, store + "/runs/r1")
-    write_run_record(record, cache)
+    cache = Path(sys.argv[1])
     ImageRecord.in_cache(cache, 60).remember("127.0.0.1:5000/a:b", "sha256:" + "0" * 64, None)
     """
 )
@@ -90,7 +87,10 @@ def test_written_files_follow_the_umask_and_the_cache_dir_is_private(
         "bundle": [p for p in files if "/bundles/" in p],
         "inputs": [p for p in files if p.endswith("/inputs.pb")],
         "outputs": [p for p in files if p.endswith("/outputs.pb")],
-        "run record": [p for p in files if p.endswith("/run.json")],
+        "run record": [p for p in files if p.endswith("/record.json")],
+        "run index": [p for p in files if "/index/runs/" in p],
+        "run log": [p for p in files if p.endswith("/log.txt")],
+        "run connection": [p for p in files if p.endswith("/connection.json")],
         "image record": [p for p in files if "image" in Path(p).name],
     }
     assert all(kinds.values()), kinds  # each kind was written, so each was checked

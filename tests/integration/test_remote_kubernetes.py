@@ -75,12 +75,12 @@ def pods_of(kubeconfig: Path, execution_id: str) -> list[str]:
 
 
 def run_record_text(project: Project, execution_id: str) -> str:
-    """runs/<id>/run.json as the store holds it."""
+    """runs/<id>/record.json as the store holds it."""
     import boto3
 
     bucket, _, prefix = project.store.removeprefix("s3://").partition("/")
     s3 = boto3.client("s3", endpoint_url=project.env["AWS_ENDPOINT_URL_S3"])
-    body = s3.get_object(Bucket=bucket, Key=f"{prefix}/runs/{execution_id}/run.json")["Body"]
+    body = s3.get_object(Bucket=bucket, Key=f"{prefix}/runs/{execution_id}/record.json")["Body"]
     return str(body.read().decode())
 
 
