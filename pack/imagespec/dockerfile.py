@@ -12,7 +12,8 @@ deliberately no `# syntax=` line, which would make BuildKit pull a frontend imag
 
 Network steps mount two kinds of secrets, never written to a layer or the image history:
 - `pack-ca`: an optional CA bundle (SSL_CERT_FILE/PIP_CERT point at it when present);
-- `pack-index-url` / `pack-extra-index-urls`: index URLs that carry credentials.
+- `pack-index-url` / `pack-extra-index-urls`: the index URLs, always (a token can sit in
+  user:password@, the path or the query; none of it may reach Dockerfile text).
 `build_secrets(resolved)` says which secrets a build must supply; `context_files(resolved)`
 which files its context must hold (plus the runtime wheel under RUNTIME_WHEEL_DIR/ when
 `needs_runtime_wheel`).
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from pack.imagespec.hashing import UV_VERSION, ResolvedSpec
-from pack.imagespec.spec import url_has_credentials
+from pack.imagespec.spec import index_url_identity
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 VENV = "/opt/pack/venv"
@@ -45,8 +46,8 @@ COPY_DEST = "/root"  # copy entries land at /root/<path relative to the spec fol
 class BuildSecret:
     """A BuildKit secret the build must supply: from a local file, or a literal value.
 
-    A literal value (an index URL with credentials) must be handed to the builder without
-    being logged; repr() hides it.
+    A literal value (an index URL) must be handed to the builder without being logged;
+    repr() hides it.
     """
 
     id: str
@@ -72,22 +73,22 @@ def _net(resolved: ResolvedSpec | None) -> dict[str, Any]:
         f"if [ -f {ca_path} ]; then export SSL_CERT_FILE={ca_path} PIP_CERT={ca_path}; fi",
     ]
     spec = resolved.spec if resolved is not None else None
+    # Index URLs reach the build only as secrets: tokens hide in user:password@, in the
+    # path and in the query, and Dockerfile text ends up in the image history. What the
+    # text does carry is each URL's identity (host + fingerprint), so BuildKit's layer
+    # cache, which ignores secret contents, still tells one index from another.
     if spec is not None and spec.pip_index_url:
-        if url_has_credentials(spec.pip_index_url):
-            mounts.append(_mount(INDEX_URL_SECRET_ID))
-            env.append(f'export UV_INDEX_URL="$(cat {_secret_path(INDEX_URL_SECRET_ID)})"')
-        else:
-            env.append(f"export UV_INDEX_URL={shlex.quote(spec.pip_index_url)}")
+        mounts.append(_mount(INDEX_URL_SECRET_ID))
+        env.append(f"export PACK_INDEX={shlex.quote(index_url_identity(spec.pip_index_url))}")
+        env.append(f'export UV_INDEX_URL="$(cat {_secret_path(INDEX_URL_SECRET_ID)})"')
         env.append('export PIP_INDEX_URL="$UV_INDEX_URL"')
     if spec is not None and spec.pip_extra_index_urls:
-        # One secret for all extras when any has credentials: keeps their priority order.
-        if any(url_has_credentials(u) for u in spec.pip_extra_index_urls):
-            mounts.append(_mount(EXTRA_INDEX_URLS_SECRET_ID))
-            path = _secret_path(EXTRA_INDEX_URLS_SECRET_ID)
-            env.append(f'export UV_EXTRA_INDEX_URL="$(cat {path})"')
-        else:
-            joined = " ".join(spec.pip_extra_index_urls)
-            env.append(f"export UV_EXTRA_INDEX_URL={shlex.quote(joined)}")
+        # One secret for all extras: keeps their priority order.
+        mounts.append(_mount(EXTRA_INDEX_URLS_SECRET_ID))
+        ids = ", ".join(index_url_identity(u) for u in spec.pip_extra_index_urls)
+        env.append(f"export PACK_EXTRA_INDEXES={shlex.quote(ids)}")
+        path = _secret_path(EXTRA_INDEX_URLS_SECRET_ID)
+        env.append(f'export UV_EXTRA_INDEX_URL="$(cat {path})"')
         env.append('export PIP_EXTRA_INDEX_URL="$UV_EXTRA_INDEX_URL"')
     return {"mounts": mounts, "env": " \\\n && ".join(env)}
 
@@ -208,9 +209,9 @@ def build_secrets(resolved: ResolvedSpec) -> list[BuildSecret]:
     """The secrets a build of `resolved` uses, besides the optional `pack-ca` CA bundle."""
     spec = resolved.spec
     secrets: list[BuildSecret] = []
-    if spec.pip_index_url and url_has_credentials(spec.pip_index_url):
+    if spec.pip_index_url:
         secrets.append(BuildSecret(INDEX_URL_SECRET_ID, value=spec.pip_index_url))
-    if any(url_has_credentials(u) for u in spec.pip_extra_index_urls):
+    if spec.pip_extra_index_urls:
         secrets.append(
             BuildSecret(EXTRA_INDEX_URLS_SECRET_ID, value=" ".join(spec.pip_extra_index_urls))
         )

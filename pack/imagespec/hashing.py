@@ -14,7 +14,8 @@ Two steps, deliberately separate:
 What does not count: the spec's name and registry (they place the image, they do not
 change it: the same content can be retagged into another registry), the builder,
 `tag_format`, `source_root` (code travels as a bundle, not in the image), credentials
-in index URLs, secret sources and contents (secret *ids* count), absolute paths, mtimes.
+in index URLs (an index URL counts as its host plus a fingerprint of the rest, never as text
+that could hold a token), secret sources and contents (secret *ids* count), absolute paths, mtimes.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from pack.digest import Digest
 from pack.errors import SpecError
 from pack.imagespec.ref import ImageRef
-from pack.imagespec.spec import DEFAULT_PLATFORM, ImageSpec, format_tag, redact_url
+from pack.imagespec.spec import DEFAULT_PLATFORM, ImageSpec, format_tag, index_url_identity
 
 if TYPE_CHECKING:
     from pack.config import Config
@@ -313,8 +314,8 @@ def canonical_inputs(resolved: ResolvedSpec) -> dict[str, Any]:
         "apt_packages": list(resolved.apt_packages),
         "packages": list(resolved.packages),
         "requirements": requirements,
-        "pip_index_url": redact_url(spec.pip_index_url) if spec.pip_index_url else None,
-        "pip_extra_index_urls": [redact_url(u) for u in spec.pip_extra_index_urls],
+        "pip_index_url": index_url_identity(spec.pip_index_url) if spec.pip_index_url else None,
+        "pip_extra_index_urls": [index_url_identity(u) for u in spec.pip_extra_index_urls],
         "env": dict(spec.env),
         "commands": list(spec.commands),
         "copy": [

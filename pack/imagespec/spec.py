@@ -8,11 +8,12 @@ field and the bad value. No I/O happens here: files named by `requirements` and
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 import shlex
 import string
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -115,6 +116,18 @@ class ImageSpec:
     runtime: bool = True
     base_dir: Path | None = None
 
+    def __repr__(self) -> str:
+        # Index URLs carry tokens (user:password@, a path, a query): shown redacted.
+        parts = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "pip_index_url" and isinstance(value, str):
+                value = redact_url(value)
+            elif f.name == "pip_extra_index_urls" and isinstance(value, tuple):
+                value = tuple(redact_url(u) if isinstance(u, str) else u for u in value)
+            parts.append(f"{f.name}={value!r}")
+        return f"ImageSpec({', '.join(parts)})"
+
     def __post_init__(self) -> None:
         _validate(self)
         if self.base_dir is None:
@@ -170,33 +183,36 @@ class _Check:
     def set(self, fieldname: str, value: Any) -> None:
         object.__setattr__(self.spec, fieldname, value)
 
-    def opt_str(self, fieldname: str) -> str | None:
+    def opt_str(self, fieldname: str, show: Callable[[Any], str] = repr) -> str | None:
+        """`show` is how a bad value appears in the message (redacted for index URLs)."""
         value = getattr(self.spec, fieldname)
         if value is None:
             return None
         if isinstance(value, Path):
             value = str(value)
         if not isinstance(value, str) or not value.strip():
-            raise self.fail(fieldname, f"expected a non-empty string, got {value!r}")
+            raise self.fail(fieldname, f"expected a non-empty string, got {show(value)}")
         if "\n" in value or "\r" in value:
-            raise self.fail(fieldname, f"must be one line, got {value!r}")
+            raise self.fail(fieldname, f"must be one line, got {show(value)}")
         self.set(fieldname, value)
         return value
 
-    def str_tuple(self, fieldname: str) -> tuple[str, ...]:
+    def str_tuple(self, fieldname: str, show: Callable[[Any], str] = repr) -> tuple[str, ...]:
         value = getattr(self.spec, fieldname)
         if value is None:
             value = ()
         if isinstance(value, (str, Path)):
             value = (value,)
         if not isinstance(value, (list, tuple, set, frozenset)):
-            raise self.fail(fieldname, f"expected a list of strings, got {value!r}")
+            raise self.fail(fieldname, f"expected a list of strings, got {show(value)}")
         items = tuple(str(v) if isinstance(v, Path) else v for v in value)
         for item in items:
             if not isinstance(item, str) or not item.strip():
-                raise self.fail(fieldname, f"expected non-empty strings, got {item!r}")
+                raise self.fail(fieldname, f"expected non-empty strings, got {show(item)}")
             if "\n" in item or "\r" in item:
-                raise self.fail(fieldname, f"must be one line each (use && to chain), got {item!r}")
+                raise self.fail(
+                    fieldname, f"must be one line each (use && to chain), got {show(item)}"
+                )
         self.set(fieldname, items)
         return items
 
@@ -277,10 +293,10 @@ def _validate(spec: ImageSpec) -> None:
         if len(set(parts)) != len(parts):
             raise c.fail("platform", f"{platform!r} names a platform twice")
         c.set("platform", ",".join(parts))
-    index = c.opt_str("pip_index_url")
+    index = c.opt_str("pip_index_url", show=_shown_url)
     if index is not None and not URL_RE.match(index):
         raise c.fail("pip_index_url", f"{redact_url(index)!r} is not an http(s) URL")
-    for url in c.str_tuple("pip_extra_index_urls"):
+    for url in c.str_tuple("pip_extra_index_urls", show=_shown_url):
         if not URL_RE.match(url):
             raise c.fail("pip_extra_index_urls", f"{redact_url(url)!r} is not an http(s) URL")
     secrets = spec.secret_mounts
@@ -345,23 +361,49 @@ def _check_entrypoint(c: _Check, value: Any) -> None:
     c.set("entrypoint", tuple(value))
 
 
-def redact_url(url: str) -> str:
-    """An index URL with any user:password removed, for messages and hash inputs.
-
-    A value without a scheme (`user:pw@host/simple`, a common slip) is redacted too:
-    it is echoed by the error that rejects it.
-    """
+def _split_url(url: str) -> tuple[str, str, str]:
+    """(scheme + "://" or "", host[:port] without user:password, the rest)."""
     scheme, sep, rest = url.partition("://")
     if not sep:
         scheme, rest = "", url
-    netloc, slash, path = rest.partition("/")
-    if "@" in netloc:
-        netloc = netloc.rpartition("@")[2]
-    return f"{scheme}{sep}{netloc}{slash}{path}"
+    cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    netloc, tail = rest[:cut], rest[cut:]
+    return f"{scheme}{sep}", netloc.rpartition("@")[2], tail
 
 
-def url_has_credentials(url: str) -> bool:
-    return redact_url(url) != url
+def redact_url(url: str) -> str:
+    """What messages, reprs and `pack hash --explain` show of an index URL: scheme and host.
+
+    Index tokens live in more places than `user:password@`: in the path
+    (`https://pypi.fury.io/TOKEN/`) and the query (`?private_token=…`). Which part is
+    secret cannot be told from outside, so everything after the host is left out, and
+    `…` says something was. A value without a scheme (`user:pw@host/simple`, a common
+    slip) is redacted too: the error that rejects it echoes it.
+    """
+    scheme, netloc, tail = _split_url(url.strip())
+    return f"{scheme}{netloc}{'/…' if tail.strip('/') else ''}"
+
+
+def strip_userinfo(url: str) -> str:
+    """The URL without `user:password@` (what tools print of it)."""
+    scheme, netloc, tail = _split_url(url.strip())
+    return f"{scheme}{netloc}{tail}"
+
+
+def index_url_identity(url: str) -> str:
+    """An index URL as the spec digest and the Dockerfile see it: never the URL itself.
+
+    The redacted form plus a fingerprint (sha256, 16 hex) of the URL without its
+    `user:password`: a rotated password keeps the digest, another index (or another
+    path or token on the same host) moves it. Its text is safe to print and to bake
+    into image history.
+    """
+    fingerprint = hashlib.sha256(strip_userinfo(url).encode()).hexdigest()[:16]
+    return f"{redact_url(url)} {fingerprint}"
+
+
+def _shown_url(value: Any) -> str:
+    return repr(redact_url(value)) if isinstance(value, str) else f"a {type(value).__name__}"
 
 
 def check_tag_format(tag_format: str, *, prefix: str = "tag_format") -> None:

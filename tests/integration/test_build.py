@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.server
+import io
 import json
 import subprocess
 import sys
 import tarfile
 import threading
 import uuid
-from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -264,23 +266,41 @@ def test_basic_auth_registry_with_docker_config_and_without(
     assert auth_registry.password not in json.dumps([out, again])
 
 
-def _layer_files(image_tar: Path) -> Iterator[tuple[str, bytes]]:
-    """(name, content) of every member of every layer (and config) in a `docker save` tar."""
+@dataclass
+class ImageScan:
+    """Every file of every layer (and the config) of an image, as `docker save` writes it."""
+
+    files: list[tuple[str, bytes]]
+    layers_read: int
+    layers_in_image: int
+
+
+def scan_image(docker_engine, ref: str, tmp_path: Path) -> ImageScan:  # type: ignore[no-untyped-def]
+    """Reads each layer tar listed in the save's manifest.json; the counts say how many.
+
+    A scan that reads no layer proves nothing: callers assert layers_read equals the
+    number of layers the engine reports for the image.
+    """
+    image_tar = tmp_path / f"image-{uid()}.tar"
+    docker_engine.run("save", "-o", str(image_tar), ref)
+    inspect = json.loads(docker_engine.run("image", "inspect", ref).stdout)
+    files: list[tuple[str, bytes]] = []
+    read = 0
     with tarfile.open(image_tar) as outer:
+        [manifest] = json.loads(outer.extractfile("manifest.json").read())  # type: ignore[union-attr]
         for member in outer.getmembers():
-            if not member.isfile():
-                continue
-            data = outer.extractfile(member).read()  # type: ignore[union-attr]
-            yield member.name, data
-            if member.name.endswith(".tar") or member.name.startswith("blobs/"):
-                try:
-                    with tarfile.open(fileobj=__import__("io").BytesIO(data)) as layer:
-                        for inner in layer.getmembers():
-                            if inner.isfile():
-                                f = layer.extractfile(inner)
-                                yield f"{member.name}:{inner.name}", f.read() if f else b""
-                except tarfile.TarError:
-                    pass
+            if member.isfile():
+                files.append((member.name, outer.extractfile(member).read()))  # type: ignore[union-attr]
+        for layer_name in manifest["Layers"]:
+            data = outer.extractfile(layer_name).read()  # type: ignore[union-attr]
+            with tarfile.open(fileobj=io.BytesIO(data)) as layer:
+                for inner in layer.getmembers():
+                    if inner.isfile():
+                        f = layer.extractfile(inner)
+                        files.append((f"{layer_name}:{inner.name}", f.read() if f else b""))
+            read += 1
+    image_tar.unlink()
+    return ImageScan(files, read, len(inspect[0]["RootFS"]["Layers"]))
 
 
 def test_no_secret_or_ca_bundle_in_any_layer_log_or_error(
@@ -307,20 +327,18 @@ def test_no_secret_or_ca_bundle_in_any_layer_log_or_error(
     [out] = json.loads(proc.stdout)
     for text in (proc.stdout, proc.stderr):
         assert secret_value not in text and marker not in text
-    image_tar = tmp_path / "image.tar"
     docker_engine.run("pull", out["digest"])
-    docker_engine.run("save", "-o", str(image_tar), out["digest"])
+    scan = scan_image(docker_engine, out["digest"], tmp_path)
+    # Base layers + the preamble + apt-less installs + the command: every one was read.
+    assert scan.layers_read == scan.layers_in_image >= 3
     pem_sample = HOST_CA.read_bytes()[-600:-100]  # a piece of the last certificate
-    scanned = 0
-    for name, data in _layer_files(image_tar):
-        scanned += 1
+    for name, data in scan.files:
         assert secret_value.encode() not in data, name
         assert marker.encode() not in data, name
         assert b"/run/secrets/pack-ca" not in data or name.endswith(".json"), name
         if ":" in name and not name.split(":", 1)[1].endswith("ca-certificates.crt"):
             # The base image ships Debian's bundle legitimately; nowhere else may it appear.
             assert pem_sample not in data, name
-    assert scanned > 10
     history = docker_engine.run("history", "--no-trunc", out["digest"]).stdout
     inspect = docker_engine.run("image", "inspect", out["digest"]).stdout
     for text in (history, inspect):
@@ -400,3 +418,125 @@ def test_cached_build_imports_nothing_heavy(pack: Pack, registry, base_image: st
         check=True,
     )
     assert proc.stdout.strip().splitlines()[-1] == "none", proc.stdout
+
+
+def tiny_wheel(name: str, version: str) -> tuple[str, bytes]:
+    """A minimal pure-Python wheel: `import NAME` gives VERSION."""
+    import zipfile
+
+    dist = f"{name}-{version}.dist-info"
+    files = {
+        f"{name}/__init__.py": f"VERSION = {version!r}\n".encode(),
+        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
+        f"{dist}/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+        b"Tag: py3-none-any\n",
+    }
+    record = "".join(
+        f"{path},sha256={base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()},{len(data)}\n"
+        for path, data in files.items()
+    )
+    files[f"{dist}/RECORD"] = (record + f"{dist}/RECORD,,\n").encode()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for path, data in files.items():
+            zf.writestr(path, data)
+    return f"{name}-{version}-py3-none-any.whl", buf.getvalue()
+
+
+class TokenIndex(http.server.ThreadingHTTPServer):
+    """A PEP 503 index whose URL holds a token in its path (as https://pypi.fury.io/TOKEN/
+    does). It serves one wheel; any other project is redirected to PyPI, so the build's
+    own tools (uv) still install. Records every path it was asked for."""
+
+    def __init__(self, token: str, project: str) -> None:
+        super().__init__(("127.0.0.1", 0), _IndexHandler)
+        self.token, self.project = token, project
+        self.wheel_name, self.wheel = tiny_wheel(project, "1.0")
+        self.paths: list[str] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/{self.token}/simple/"
+
+
+class _IndexHandler(http.server.BaseHTTPRequestHandler):
+    server: TokenIndex
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self.do_GET(head=True)
+
+    def do_GET(self, head: bool = False) -> None:  # noqa: N802
+        self.server.paths.append(self.path)
+        prefix = f"/{self.server.token}/"
+        if not self.path.startswith(prefix):
+            self.send_error(404)
+            return
+        rest = self.path[len(prefix) :].split("?")[0]
+        if rest == f"files/{self.server.wheel_name}":
+            body, kind = self.server.wheel, "application/octet-stream"
+        elif rest.rstrip("/") == f"simple/{self.server.project}":
+            sha = hashlib.sha256(self.server.wheel).hexdigest()
+            link = f"../../files/{self.server.wheel_name}#sha256={sha}"
+            body = (
+                f'<html><body><a href="{link}">{self.server.wheel_name}</a></body></html>'.encode()
+            )
+            kind = "text/html"
+        elif rest.startswith("simple/"):
+            self.send_response(302)
+            self.send_header("Location", f"https://pypi.org/{rest}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        else:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if not head:
+            self.wfile.write(body)
+
+
+def test_index_url_token_reaches_the_build_only_as_a_secret(
+    pack: Pack, registry, base_image: str, docker_engine, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    token = f"tok-{uid()}"
+    project = f"packidx{uid()}"
+    index = TokenIndex(token, project)
+    threading.Thread(target=index.serve_forever, daemon=True).start()
+    try:
+        spec = spec_file(
+            pack.cwd,
+            f"app = ImageSpec(name='test/index-{uid()}', registry={registry.host!r}, "
+            f"base_image={base_image!r}, runtime=False, packages=[{project!r}], "
+            f"pip_index_url={index.url!r})\n",
+        )
+        dry = pack("build", "--dry-run", str(spec))
+        proc = pack("build", "-o", "json", str(spec))
+    finally:
+        index.shutdown()
+        index.server_close()
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # The index was really used, through the URL with the token.
+    assert f"/{token}/simple/{project}/" in index.paths
+    assert f"/{token}/files/{index.wheel_name}" in index.paths
+    [out] = json.loads(proc.stdout)
+    for text in (dry.stdout, dry.stderr, proc.stdout, proc.stderr):
+        assert token not in text
+    assert "--mount=type=secret,id=pack-index-url" in dry.stdout
+    run = docker_engine.run(
+        "run", "--rm", out["digest"], "python", "-c", f"import {project}; print({project}.VERSION)"
+    )
+    assert run.stdout.strip() == "1.0"
+    history = docker_engine.run("history", "--no-trunc", out["digest"]).stdout
+    inspect = docker_engine.run("image", "inspect", out["digest"]).stdout
+    assert "PACK_INDEX=" in history  # the install step is there, with the URL's identity only
+    assert token not in history and token not in inspect
+    scan = scan_image(docker_engine, out["digest"], tmp_path)
+    assert scan.layers_read == scan.layers_in_image >= 3
+    assert [name for name, data in scan.files if token.encode() in data] == []
+    assert any(name.endswith(f"{project}/__init__.py") for name, _ in scan.files)

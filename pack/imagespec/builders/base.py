@@ -8,7 +8,7 @@ library code never prints.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -65,3 +65,42 @@ class Builder(Protocol):
     def image_exists(self, ref: ImageRef) -> bool:
         """Is `ref` in the local engine (for specs without a registry, and --no-push)?"""
         ...
+
+
+def redactor(secrets: Iterable[Secret]) -> Callable[[str], str]:
+    """A function that hides literal secret values in a line of build output.
+
+    Literal values are index URLs, and tools in the build echo URLs on their hosts (uv
+    names the index or the file a download failed from: `https://pypi.fury.io/TOKEN/…`).
+    So every URL on an index URL's host is shown redacted (scheme and host), and the
+    literal values themselves are hidden wherever they appear.
+    """
+    import re
+
+    from pack.imagespec.spec import redact_url
+
+    values = [s.value for s in secrets if s.value]
+    hosts = set()
+    for value in values:
+        for url in value.split():
+            if "://" in url:
+                host = redact_url(url).split("://", 1)[1].split("/", 1)[0]
+                if host:
+                    hosts.add(host)
+    url_re = None
+    if hosts:
+        alternatives = "|".join(re.escape(h) for h in sorted(hosts, key=len, reverse=True))
+        url_re = re.compile(
+            rf"[A-Za-z][A-Za-z0-9+.-]*://(?:[^/\s@]+@)?(?:{alternatives})(?![A-Za-z0-9.:-])"
+            r"[^\s'\"`<>)]*"
+        )
+    literals = sorted(values, key=len, reverse=True)
+
+    def scrub(line: str) -> str:
+        if url_re is not None:
+            line = url_re.sub(lambda m: redact_url(m.group(0)), line)
+        for value in literals:
+            line = line.replace(value, "***")
+        return line
+
+    return scrub

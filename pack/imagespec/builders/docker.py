@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 from pack.atomic import atomic_write
 from pack.digest import Digest
 from pack.errors import BuildError, UsageError
-from pack.imagespec.builders.base import BuildRequest, BuildResult, Progress
+from pack.imagespec.builders.base import BuildRequest, BuildResult, Progress, redactor
 from pack.imagespec.ref import ImageRef
 
 if TYPE_CHECKING:
@@ -323,10 +323,12 @@ class DockerBuilder:
         engine = self.engine()
         label = request.label
 
+        scrub = redactor(request.secrets)
+
         def show(line: str) -> None:
             # Docker 20.10 prints each step's cache key; it is noise to a reader.
             if line.strip() and not _STEP_KEY.match(line):
-                progress.line(label, line)
+                progress.line(label, scrub(line))
 
         with tempfile.TemporaryDirectory(prefix="pack-build-") as tmp:
             work = Path(tmp)
@@ -347,7 +349,7 @@ class DockerBuilder:
             )
             result = self.runner(argv, self.env, show)
             if result.returncode != 0:
-                tail = "\n".join(f"  {line}" for line in failing_step_tail(result.lines))
+                tail = "\n".join(f"  {scrub(line)}" for line in failing_step_tail(result.lines))
                 raise BuildError(f"{label}: building {request.ref} failed:\n{tail}")
             image_id = iidfile.read_text().strip() if iidfile.is_file() else None
             digest = _metadata_digest(metadata) if engine.buildx and request.push else None

@@ -239,3 +239,29 @@ def test_detected_engine_is_remembered_in_the_state_file(tmp_path: Path) -> None
     )
     other_host.engine()
     assert len(fake.calls) > probes  # another engine is probed again
+
+
+def test_build_output_never_shows_an_index_url_a_tool_echoed() -> None:
+    url = "https://pypi.fury.io/tok-path-1/simple/"
+    extra = "https://u:tok-pass-2@gitlab.example.com/pypi/simple"
+    lines = [
+        "#6 [2/3] RUN uv pip install six",
+        f"#6 1.0 error: Failed to fetch: `{url}six/`",
+        "#6 1.1 index https://gitlab.example.com/pypi/simple/six/ answered 404",
+        f"#6 1.2 extras: {extra}",
+        "#6 ERROR: executor failed running [/bin/sh -c uv pip install six]: exit code: 2",
+    ]
+    fake = FakeDocker(build_rc=1, build_lines=lines)
+    builder = DockerBuilder(cli="/usr/bin/docker", env={}, runner=fake)
+    progress = Lines()
+    secrets = (
+        Secret("pack-index-url", value=url),
+        Secret("pack-extra-index-urls", value=extra),
+    )
+    with pytest.raises(BuildError) as info:
+        builder.build(request(secrets=secrets), progress)
+    shown = [text for _, text in progress.seen] + [str(info.value)]
+    for text in shown:
+        assert "tok-path-1" not in text and "tok-pass-2" not in text
+        assert "gitlab.example.com/pypi/simple" not in text
+    assert any("Failed to fetch: `https://pypi.fury.io/…`" in t for t in shown)

@@ -95,8 +95,10 @@ def test_no_credentials_or_secret_contents_in_dockerfile(spec_folder: Callable[.
     assert "BEGIN CERTIFICATE" not in text
     assert "--mount=type=secret,id=pack-index-url" in text
     assert 'export UV_INDEX_URL="$(cat /run/secrets/pack-index-url)"' in text
-    # A plain URL may appear as is.
-    assert "https://extra.example.com/simple" in text
+    # Every index URL is a secret, even one without user:password: only its identity shows.
+    assert "https://extra.example.com/simple" not in text
+    assert "--mount=type=secret,id=pack-extra-index-urls" in text
+    assert "export PACK_EXTRA_INDEXES='https://extra.example.com/… " in text
     # The CA bundle is only ever a secret mount, never COPY'd or put in ENV.
     assert "--mount=type=secret,id=pack-ca,target=/run/secrets/pack-ca" in text
     env_lines = [line for line in text.splitlines() if line.startswith("ENV")]
@@ -139,7 +141,8 @@ def test_context_holds_exactly_the_used_files(spec_folder: Callable[..., Path]) 
     assert 'COPY ["copy/run.sh", "/root/run.sh"]' in text
     assert needs_runtime_wheel(r)
     secrets = {s.id: s for s in build_secrets(r)}
-    assert set(secrets) == {"pack-index-url", "hf-token"}
+    assert set(secrets) == {"pack-index-url", "pack-extra-index-urls", "hf-token"}
+    assert secrets["pack-extra-index-urls"].value == "https://extra.example.com/simple"
     assert secrets["hf-token"].source == folder / "token.txt"
     assert "s3cr3t" not in repr(secrets["pack-index-url"])
 
@@ -191,3 +194,56 @@ def test_dockerfile_base_is_rendered_from_the_same_preamble() -> None:
     preamble = committed[committed.index("# pack preamble") :]
     assert preamble in spec_text
     assert "ARG BASE\nFROM ${BASE}\n" in committed
+
+
+TOKENS = ("tok-path-123", "tok-query-456", "tok-user-789", "tok-extra-000")
+
+
+def _tokened(tmp_path: Path, **kw: object) -> str:
+    spec = ImageSpec(
+        name="img",
+        packages=["six"],
+        pip_index_url=f"https://pypi.fury.io/{TOKENS[0]}/simple/?private_token={TOKENS[1]}",
+        pip_extra_index_urls=[
+            f"https://u:{TOKENS[2]}@gitlab.example.com/api/v4/projects/1/packages/pypi/simple",
+            f"https://idx.example.com/{TOKENS[3]}/",
+        ],
+        base_dir=tmp_path,
+        **kw,  # type: ignore[arg-type]
+    )
+    return render(resolved(spec))
+
+
+def test_index_tokens_in_path_query_or_userinfo_never_reach_the_dockerfile(
+    tmp_path: Path,
+) -> None:
+    text = _tokened(tmp_path)
+    for token in TOKENS:
+        assert token not in text
+    for host in ("pypi.fury.io", "gitlab.example.com", "idx.example.com"):
+        assert f"https://{host}/…" in text  # the identity: host + fingerprint
+    assert "--mount=type=secret,id=pack-index-url" in text
+    assert "--mount=type=secret,id=pack-extra-index-urls" in text
+
+
+def test_another_index_on_the_same_host_changes_the_install_step(tmp_path: Path) -> None:
+    # BuildKit's cache ignores secret contents: the step's text must differ per index.
+    a = ImageSpec(
+        name="i", packages=["six"], pip_index_url="https://h.example/a/simple", base_dir=tmp_path
+    )
+    b = ImageSpec(
+        name="i", packages=["six"], pip_index_url="https://h.example/b/simple", base_dir=tmp_path
+    )
+    c = ImageSpec(
+        name="i",
+        packages=["six"],
+        pip_index_url="https://u:rotated@h.example/a/simple",
+        base_dir=tmp_path,
+    )
+
+    def install_step(spec: ImageSpec) -> str:
+        text = render(resolved(spec))
+        return text[text.index("export PACK_INDEX=") : text.index("uv pip install")]
+
+    assert install_step(a) != install_step(b)
+    assert install_step(a) == install_step(c)  # a rotated password is the same index

@@ -109,3 +109,44 @@ def test_base_image_may_be_a_spec() -> None:
     base = ImageSpec(name="base")
     child = ImageSpec(name="child", base_image=base)
     assert child.base_image is base
+
+
+_TOKENED = [
+    "https://user:tok-secret-1@pypi.example.com/simple",
+    "https://pypi.fury.io/tok-secret-1/simple/",
+    "https://gitlab.example.com/simple?private_token=tok-secret-1",
+]
+
+
+@pytest.mark.parametrize("url", _TOKENED)
+@pytest.mark.parametrize("fieldname", ["pip_index_url", "pip_extra_index_urls"])
+def test_a_rejected_index_url_is_redacted_even_for_a_trailing_newline(
+    url: str, fieldname: str
+) -> None:
+    value: object = url + "\n" if fieldname == "pip_index_url" else [url + "\n"]
+    with pytest.raises(SpecError, match=fieldname) as info:
+        ImageSpec(name="img", **{fieldname: value})  # type: ignore[arg-type]
+    assert "tok-secret-1" not in str(info.value)
+    assert "example.com" in str(info.value) or "fury.io" in str(info.value)
+
+
+@pytest.mark.parametrize("url", _TOKENED)
+def test_repr_and_hash_inputs_hold_no_index_token(url: str, tmp_path: Path) -> None:
+    import json
+
+    from pack.imagespec.hashing import ResolveDefaults, canonical_inputs, resolve
+
+    spec = ImageSpec(name="img", pip_index_url=url, pip_extra_index_urls=[url], base_dir=tmp_path)
+    assert "tok-secret-1" not in repr(spec)
+    assert "pip_index_url='https://" in repr(spec)
+    inputs = canonical_inputs(resolve(spec, ResolveDefaults("3.11", "0.1.0")))
+    assert "tok-secret-1" not in json.dumps(inputs)
+
+
+def test_redact_url_keeps_scheme_and_host_only() -> None:
+    from pack.imagespec.spec import redact_url
+
+    assert redact_url("https://u:p@h.example:8443/a/b?t=1") == "https://h.example:8443/…"
+    assert redact_url("https://h.example?token=x") == "https://h.example/…"
+    assert redact_url("https://h.example/") == "https://h.example"
+    assert redact_url("u:p@h/simple") == "h/…"
