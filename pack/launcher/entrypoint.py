@@ -358,7 +358,13 @@ def run_task(
         resolver = load_resolver(resolver_name)
     except ResolverError as exc:
         raise Failure(exc, user=False, recoverable=False, step="load resolver") from exc
-    task = _step("load task", lambda: resolver(module, name), user=True)
+
+    def load_task() -> Any:
+        found = resolver(module, name)
+        _ = found.interface  # checked on first use: a bad annotation is the user's error
+        return found
+
+    task = _step("load task", load_task, user=True)
     engine = default_engine()
     literals = _step("decode inputs", lambda: LiteralMap.FromString(data), user=False)
     kwargs = _step(

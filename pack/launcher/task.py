@@ -1,8 +1,10 @@
 """`@task`: a typed Python function plus how to run it in a pod.
 
-Everything is checked at decoration time (type hints, supported types, resource
-quantities, accelerator, retries, timeout) so a mistake surfaces when the file is
-imported, with the parameter named, not minutes later in a pod.
+Options (resource quantities, accelerator, retries, timeout, env) are checked at
+decoration time, so a mistake surfaces when the file is imported, not minutes later in
+a pod. The signature (type hints, supported types) is read and checked when the task is
+first used (run, rendered, its options listed, loaded in the pod), naming the task and
+the type then: one unsupported annotation leaves the other tasks in its file usable.
 """
 
 from __future__ import annotations
@@ -130,7 +132,6 @@ class Task:
         self.name: str = fn.__name__
         self.module: str = fn.__module__
         functools.update_wrapper(self, fn)
-        self.interface = interface_of(fn, self.name)
         if image is not None and not isinstance(image, str) and not hasattr(image, "base_dir"):
             raise TaskError(
                 f"task {self.name}: image must be an ImageSpec or an image string, got {image!r}"
@@ -158,6 +159,11 @@ class Task:
                 )
         self.pod_template = pod_template
         self.gpu_count = self._gpu_count()
+
+    @functools.cached_property
+    def interface(self) -> Interface:
+        """The typed signature, checked on first use; TaskError names the task and type."""
+        return interface_of(self.fn, self.name)
 
     def _gpu_count(self) -> int | None:
         req = self.requests.gpu_count if self.requests else None

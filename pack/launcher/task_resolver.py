@@ -34,7 +34,7 @@ def default_resolver(module: str, name: str) -> Any:
         obj = getattr(mod, name)
     except AttributeError:
         raise AttributeError(f"module {module!r} has no task named {name!r}") from None
-    if not (hasattr(obj, "fn") and hasattr(obj, "interface")):
+    if not (hasattr(obj, "fn") and hasattr(type(obj), "interface")):  # not computing it
         raise TypeError(f"{module}.{name} is not a pack task (decorate it with @pack.task)")
     return obj
 

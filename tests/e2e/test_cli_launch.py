@@ -121,3 +121,42 @@ def test_syntax_error_in_an_imported_file_names_its_line(pack: Any, project: Any
     line = _one_error_line(pack("run", wf, "main").err)
     assert line.startswith(f"pack: error: {wf}:2: cannot import: SyntaxError: ")
     assert "(raised at brokenhelper_c.py:1)" in line
+
+
+MIXED_TASKS = """
+    from pack import task
+
+
+    @task
+    def good(n: int) -> int:
+        return n * 2
+
+
+    @task
+    def weird() -> object:
+        return object()
+
+
+    @task
+    def untyped(x) -> int:
+        return x
+"""
+
+
+def test_one_bad_annotation_leaves_the_other_tasks_runnable(pack: Any, project: Any) -> None:
+    wf = str(project({"mixed_mod.py": MIXED_TASKS}) / "mixed_mod.py")
+    r = pack("run", "-o", "json", wf, "good", "--n", "21")
+    assert r.code == 0, r.err
+    assert r.json()["outputs"] == {"o0": 42}
+    r = pack("render", wf, "good", "--n", "1")
+    assert r.code == 0, r.err
+    unsupported = "pack: error: task weird: return value: type object is not supported; use int"
+    for argv in (("run", wf, "weird"), ("render", wf, "weird"), ("run", wf, "weird", "--help")):
+        r = pack(*argv)
+        assert r.code == 2
+        assert _one_error_line(r.err).startswith(unsupported)
+    r = pack("run", wf, "untyped", "--x", "1")
+    assert r.code == 2
+    assert r.err.startswith("pack: error: task untyped: parameter 'x' has no type hint\nhint: ")
+    r = pack("run", wf)  # listing the tasks needs no interface
+    assert r.code == 2 and "tasks in this file: good, untyped, weird" in r.err

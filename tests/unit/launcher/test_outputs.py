@@ -66,14 +66,16 @@ def test_task_interface_names_each_output_and_checks_its_type() -> None:
     assert split.interface.outputs == {"o0": int, "o1": str}
     assert stats.interface.outputs == {"mean": float, "label": str}
 
-    with pytest.raises(TaskError, match=r"task bad: output 'o1': type .*object.* is not supported"):
+    @task
+    def bad(n: int) -> tuple[int, object]:
+        return n, None
 
-        @task
-        def bad(n: int) -> tuple[int, object]:
-            return n, None
+    with pytest.raises(TaskError, match=r"task bad: output 'o1': type .*object.* is not supported"):
+        _ = bad.interface
+
+    @task
+    def open_ended(n: int) -> tuple[int, ...]:
+        return (n,)
 
     with pytest.raises(TaskError, match="task open_ended: return value: .*no fixed length"):
-
-        @task
-        def open_ended(n: int) -> tuple[int, ...]:
-            return (n,)
+        _ = open_ended.interface

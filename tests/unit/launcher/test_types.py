@@ -103,29 +103,30 @@ def test_unsupported_types(tp: Any) -> None:
         default_engine().check(tp)
 
 
-def test_decoration_refuses_missing_and_unsupported_hints() -> None:
+def test_missing_and_unsupported_hints_are_refused_on_first_use() -> None:
     def no_hint(x, y: int) -> int:  # type: ignore[no-untyped-def]
         return y
 
-    with pytest.raises(TaskError, match="parameter 'x' has no type hint"):
-        task(no_hint)
+    decorated = task(no_hint)  # decoration succeeds: the file stays importable
+    with pytest.raises(TaskError, match="task no_hint: parameter 'x' has no type hint"):
+        _ = decorated.interface
 
     def bad_type(x: int, y: complex) -> int:
         return x
 
-    with pytest.raises(TaskError, match="parameter 'y'.*complex"):
-        task(bad_type)
+    with pytest.raises(TaskError, match="task bad_type: parameter 'y'.*complex"):
+        _ = task(bad_type).interface
 
     def no_return(x: int):  # type: ignore[no-untyped-def]
         return x
 
     with pytest.raises(TaskError, match="return value has no type hint"):
-        task(no_return)
+        _ = task(no_return).interface
 
     def fine() -> None:
         return None
 
-    with pytest.raises(TaskError, match="retries"):
+    with pytest.raises(TaskError, match="retries"):  # options are still checked at decoration
         task(retries=-1)(fine)
 
 
