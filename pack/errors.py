@@ -51,6 +51,10 @@ class StoreError(PackError):
     """An object store could not be read or written."""
 
 
+class ObjectTooLarge(StoreError):
+    """An object bigger than the reader's cap: refused before any of it was written."""
+
+
 class ArchiveError(PackError):
     """A bundle that fails verification or tries to escape its destination."""
 

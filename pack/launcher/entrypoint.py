@@ -101,11 +101,16 @@ def ensure_bundle(
     """Make `dest` hold the bundle at `url`; True if this call extracted it.
 
     Several processes in one pod may race: an exclusive lock beside `dest` serializes
-    them and a marker written after the rename says the extraction completed.
+    them and a marker written after the rename says the extraction completed. A
+    destination found in place is reused only when its tree is verified against the
+    digest the bundle is named by (the marker alone could have been planted, in the
+    image or on a shared volume); anything else there is moved aside and replaced.
     """
     import fcntl
     import shutil
     import tempfile
+
+    from pack.packager.extract import digest_from_url, tree_matches
 
     if fetch is None:
         from pack.packager.extract import fetch_and_extract
@@ -115,12 +120,18 @@ def ensure_bundle(
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     marker = dest / MARKER
-    with open(dest.parent / f".{dest.name}.lock", "a+") as lock:
+    digest = digest_from_url(url)
+    lock_flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    with os.fdopen(os.open(dest.parent / f".{dest.name}.lock", lock_flags, 0o600), "rb") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if marker.is_file() and marker.read_text(encoding="utf-8") == url:
+        if (
+            digest is not None
+            and _marker_says(marker, url)
+            and tree_matches(dest, digest, ignore={MARKER})
+        ):
             return False
-        if dest.exists():
-            # A crash mid-way or another bundle: move it aside, then drop it.
+        if dest.exists() or dest.is_symlink():
+            # A crash mid-way, another bundle, or files nothing vouches for: aside, then gone.
             aside = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old.", dir=dest.parent))
             os.rename(dest, aside / "old")
             shutil.rmtree(aside, ignore_errors=True)
@@ -153,6 +164,15 @@ def use_pod_store_settings(env: Mapping[str, str]) -> None:
     from pack.packager.store import ENV_S3_ENDPOINT, use_s3_endpoint
 
     use_s3_endpoint(env.get(ENV_S3_ENDPOINT) or None)
+
+
+def _marker_says(marker: Path, url: str) -> bool:
+    try:
+        fd = os.open(marker, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, encoding="utf-8") as f:
+            return f.read(len(url) + 1) == url
+    except (OSError, ValueError):
+        return False
 
 
 def fast_execute(argv: Sequence[str]) -> NoReturn:

@@ -3,8 +3,15 @@
 The archive is read as a stream and written member by member into a temp folder
 next to the destination, which is renamed into place only when every check
 passed: no absolute paths, no `..`, no members below a symlink, no hard links,
-devices or fifos, no link whose target leaves the destination, no more bytes
-than the limits allow, and a tree digest equal to the one in the bundle's name.
+devices, fifos or sparse files, no link whose target leaves the destination, no
+more bytes than the limits allow, and a tree digest equal to the one in the
+bundle's name.
+
+Memory and disk stay bounded whatever the archive says: the download is capped
+before anything is written, every decompressed byte (headers, PAX/GNU long names,
+padding, data) counts against the budget as it streams, an extended header larger
+than `max_header_bytes` is refused before it is read, and a member that would
+cross the budget is refused before its file is created.
 """
 
 from __future__ import annotations
@@ -13,18 +20,19 @@ import hashlib
 import os
 import posixpath
 import re
+import secrets
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from pack.atomic import umask
 from pack.digest import Digest
-from pack.errors import ArchiveError
+from pack.errors import ArchiveError, ObjectTooLarge
 from pack.packager.store import download_url
 from pack.packager.treedigest import TreeRecord, tree_digest
 
@@ -33,16 +41,24 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 GZIP_MAGIC = b"\x1f\x8b"
 
 
+# A zstd frame names the window its decoder must allocate; pack writes level 3 (2 MiB).
+MAX_ZSTD_WINDOW = 16 * 1024 * 1024
+
+
 @dataclass(frozen=True)
 class ExtractLimits:
-    """Uncompressed bytes may not exceed `max_bytes`, nor `max_ratio` x the compressed size
-    (archives below `ratio_floor` uncompressed are exempt from the ratio: tar padding alone
-    makes tiny bundles compress very well)."""
+    """Decompressed bytes (the whole tar stream: headers included) may not exceed
+    `max_bytes`, nor `max_ratio` x the compressed size (archives below `ratio_floor`
+    uncompressed are exempt from the ratio: tar padding alone makes tiny bundles compress
+    very well). One PAX or GNU long-name header may hold `max_header_bytes`; the download
+    may be `max_archive_bytes`."""
 
     max_bytes: int = 4 * 1024**3
     max_ratio: float = 200.0
     ratio_floor: int = 64 * 1024 * 1024
     max_members: int = 1_000_000
+    max_header_bytes: int = 1024 * 1024
+    max_archive_bytes: int = 4 * 1024**3
 
     def allowed(self, compressed: int) -> int:
         return min(self.max_bytes, max(int(self.max_ratio * compressed), self.ratio_floor))
@@ -54,26 +70,103 @@ def digest_from_url(url: str) -> Digest | None:
     return Digest(match.group(1)) if match else None
 
 
+def _compression(archive: Path) -> str:
+    try:
+        with open(archive, "rb") as raw:
+            magic = raw.read(4)
+    except OSError as exc:
+        raise ArchiveError(f"cannot read {archive.name}: {exc.strerror or exc}") from None
+    if magic.startswith(ZSTD_MAGIC):
+        return "zstd"
+    if magic.startswith(GZIP_MAGIC):
+        return "gzip"
+    raise ArchiveError(f"{archive.name} is neither zstd nor gzip compressed")
+
+
 @contextmanager
-def _decompressed(archive: Path) -> Iterator[BinaryIO]:
+def _decompressed(archive: Path, compression: str) -> Iterator[BinaryIO]:
     with open(archive, "rb") as raw:
-        magic = raw.read(4)
-        raw.seek(0)
-        if magic.startswith(ZSTD_MAGIC):
+        if compression == "zstd":
             import zstandard
 
-            with zstandard.ZstdDecompressor().stream_reader(raw) as reader:
+            dctx = zstandard.ZstdDecompressor(max_window_size=MAX_ZSTD_WINDOW)
+            with dctx.stream_reader(raw) as reader:
                 yield reader  # type: ignore[misc]
-        elif magic.startswith(GZIP_MAGIC):
+        else:
             import gzip
 
             with gzip.GzipFile(fileobj=raw, mode="rb") as gz:
                 yield gz  # type: ignore[misc]
-        else:
-            raise ArchiveError(f"{archive.name} is neither zstd nor gzip compressed")
+
+
+class _Budget:
+    """The decompressed stream, counted as tarfile reads it: past `limit` bytes, an error.
+    No read asks the decompressor for more than one byte past the limit."""
+
+    def __init__(self, inner: BinaryIO, limit: int, name: str, limits: ExtractLimits) -> None:
+        self.inner = inner
+        self.limit = limit
+        self.used = 0
+        self.name = name
+        self.limits = limits
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:  # tarfile never asks for "all"; refuse rather than slurp
+            raise ArchiveError(f"{self.name}: unbounded read of the tar stream")
+        data = self.inner.read(min(size, self.limit - self.used + 1))
+        self.used += len(data)
+        self.check(0)
+        return data
+
+    def check(self, more: int) -> None:
+        """Refuse if `more` bytes on top of what was read would cross the budget."""
+        if self.used + more > self.limit:
+            raise ArchiveError(
+                f"{self.name} expands to more than {self.limit} bytes "
+                f"(limit {self.limits.max_bytes}, ratio {self.limits.max_ratio:g}x); "
+                "refusing to extract"
+            )
+
+
+_EXTENDED = (
+    tarfile.GNUTYPE_LONGNAME,
+    tarfile.GNUTYPE_LONGLINK,
+    tarfile.XHDTYPE,
+    tarfile.XGLTYPE,
+    tarfile.SOLARIS_XHDTYPE,
+)
+
+
+def _checked_tarinfo(max_header: int) -> type[tarfile.TarInfo]:
+    class CheckedTarInfo(tarfile.TarInfo):
+        """Refuses an extended header (PAX, GNU long name) larger than `max_header`
+        before tarfile reads it whole into memory, and GNU sparse members (their data
+        expands beyond what the stream carries)."""
+
+        def _proc_member(self, tarfile: Any) -> Any:
+            if self.type in _EXTENDED and self.size > max_header:
+                raise ArchiveError(
+                    f"refusing an extended tar header of {self.size} bytes "
+                    f"(limit {max_header}): long names and PAX records are far smaller"
+                )
+            if self.type == GNUTYPE_SPARSE:
+                raise ArchiveError(f"refusing sparse member {self.name}")
+            return super()._proc_member(tarfile)  # type: ignore[misc]
+
+    return CheckedTarInfo
+
+
+GNUTYPE_SPARSE = tarfile.GNUTYPE_SPARSE
+
+
+PATH_MAX = 4096
+NAME_MAX = 255
 
 
 def _check_name(name: str) -> str:
+    if len(name) > PATH_MAX or any(len(p) > NAME_MAX for p in name.split("/")):
+        size = len(name.encode("utf-8", "surrogateescape"))
+        raise ArchiveError(f"refusing member whose name of {size} bytes is too long")
     if not name or "\x00" in name or "\\" in name:
         raise ArchiveError(f"refusing member with an invalid name {name!r}")
     if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
@@ -100,18 +193,27 @@ def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root + os.sep)
 
 
-def _extract_members(archive: Path, into: Path, limits: ExtractLimits) -> list[TreeRecord]:
-    budget = limits.allowed(archive.stat().st_size)
-    total = 0
+def _extract_members(
+    archive: Path, compression: str, into: Path, limits: ExtractLimits
+) -> list[TreeRecord]:
     records: list[TreeRecord] = []
     links: set[str] = set()
     seen: set[str] = set()
     folders: set[str] = set()
-    with _decompressed(archive) as stream:
+    with _decompressed(archive, compression) as stream:
+        budget = _Budget(stream, limits.allowed(archive.stat().st_size), archive.name, limits)
         try:
-            tar = tarfile.open(fileobj=stream, mode="r|")
+            tar = tarfile.open(
+                fileobj=budget,  # type: ignore[call-overload]
+                mode="r|",
+                tarinfo=_checked_tarinfo(limits.max_header_bytes),
+            )
+        except ArchiveError:
+            raise
         except tarfile.TarError as exc:
             raise ArchiveError(f"{archive.name} is not a valid tar archive: {exc}") from None
+        except Exception as exc:  # zstandard raises its own ZstdError
+            raise ArchiveError(f"{archive.name} cannot be decompressed: {exc}") from None
         with tar:
             for member in _iter_members(tar, archive):
                 name = _check_name(member.name)
@@ -155,12 +257,9 @@ def _extract_members(archive: Path, into: Path, limits: ExtractLimits) -> list[T
                     raise ArchiveError(
                         f"refusing member {name}: devices, fifos and other special files are not allowed"
                     )
-                total += member.size
-                if total > budget:
-                    raise ArchiveError(
-                        f"{archive.name} expands to more than {budget} bytes "
-                        f"(limit {limits.max_bytes}, ratio {limits.max_ratio:g}x); refusing to extract"
-                    )
+                if member.issparse():
+                    raise ArchiveError(f"refusing sparse member {name}")
+                budget.check(member.size)  # before the file is created
                 executable = bool(member.mode & 0o100)
                 records.append(
                     TreeRecord(name, "file", executable, _write_file(tar, member, dest, executable))
@@ -169,12 +268,20 @@ def _extract_members(archive: Path, into: Path, limits: ExtractLimits) -> list[T
 
 
 def _iter_members(tar: tarfile.TarFile, archive: Path) -> Iterator[tarfile.TarInfo]:
-    try:
-        yield from tar
-    except (tarfile.TarError, EOFError, OSError) as exc:
-        raise ArchiveError(f"{archive.name} is corrupt or truncated: {exc}") from None
-    except Exception as exc:  # zstandard raises its own ZstdError
-        raise ArchiveError(f"{archive.name} cannot be decompressed: {exc}") from None
+    while True:
+        try:
+            member = tar.next()
+        except ArchiveError:
+            raise
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise ArchiveError(f"{archive.name} is corrupt or truncated: {exc}") from None
+        except Exception as exc:  # zstandard raises its own ZstdError
+            raise ArchiveError(f"{archive.name} cannot be decompressed: {exc}") from None
+        if member is None:
+            return
+        # A stream-mode TarFile keeps every member it read; nothing here needs them.
+        tar.members.clear()  # type: ignore[attr-defined]
+        yield member
 
 
 def _write_file(tar: tarfile.TarFile, member: tarfile.TarInfo, dest: str, executable: bool) -> str:
@@ -191,6 +298,10 @@ def _write_file(tar: tarfile.TarFile, member: tarfile.TarInfo, dest: str, execut
                 out.write(chunk)
         except (tarfile.TarError, EOFError) as exc:
             raise ArchiveError(f"{member.name} is truncated: {exc}") from None
+        except ArchiveError:
+            raise
+        except Exception as exc:  # zstandard raises its own ZstdError
+            raise ArchiveError(f"{member.name} cannot be decompressed: {exc}") from None
     return h.hexdigest()
 
 
@@ -206,6 +317,63 @@ def _check_links_resolve_inside(into: Path, records: list[TreeRecord]) -> None:
                 )
 
 
+def _sha256_file(path: str) -> str:
+    h = hashlib.sha256()
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(fd, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _scan(root: Path, ignore: Collection[str]) -> tuple[list[TreeRecord], set[str]] | None:
+    """Files and links under `root` as tree records, plus its folders; None if anything
+    else (a fifo, a device) is there. Nothing is followed out of `root`."""
+    records: list[TreeRecord] = []
+    folders: set[str] = set()
+    todo = [""]
+    while todo:
+        rel = todo.pop()
+        with os.scandir(os.path.join(root, rel)) as entries:
+            for entry in entries:
+                if not rel and entry.name in ignore:
+                    continue
+                path = f"{rel}/{entry.name}" if rel else entry.name
+                if entry.is_symlink():
+                    records.append(TreeRecord(path, "symlink", False, os.readlink(entry.path)))
+                elif entry.is_dir(follow_symlinks=False):
+                    folders.add(path)
+                    todo.append(path)
+                elif entry.is_file(follow_symlinks=False):
+                    executable = bool(entry.stat(follow_symlinks=False).st_mode & 0o100)
+                    records.append(TreeRecord(path, "file", executable, _sha256_file(entry.path)))
+                else:
+                    return None
+    return records, folders
+
+
+def tree_matches(root: Path, expected: Digest, *, ignore: Collection[str] = ()) -> bool:
+    """Whether the folder `root` holds exactly the tree `expected` names, as an extraction
+    would have left it: the same files (content, exec bit) and links, no other entry, no
+    folder but the parents of those, no link resolving outside. For a destination found in
+    place, which nothing says this process made. `ignore`: top-level names left out."""
+    try:
+        if root.is_symlink() or not root.is_dir():
+            return False
+        scanned = _scan(root, ignore)
+        if scanned is None:
+            return False
+        records, folders = scanned
+        parents = {r.path.rsplit("/", 1)[0] for r in records if "/" in r.path}
+        implied = {"/".join(p.split("/")[:i]) for p in parents for i in range(1, p.count("/") + 2)}
+        if not records or not folders <= implied or tree_digest(records) != expected:
+            return False
+        _check_links_resolve_inside(root, records)
+        return True
+    except (OSError, ValueError, ArchiveError):
+        return False
+
+
 def safe_extract(
     archive: Path,
     dest_dir: Path,
@@ -218,12 +386,13 @@ def safe_extract(
     """
     limits = limits or ExtractLimits()
     dest_dir = Path(dest_dir)
+    compression = _compression(archive)  # checked before anything is created
     dest_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(
         tempfile.mkdtemp(prefix=f".{dest_dir.name}.", suffix=".partial", dir=dest_dir.parent)
     )
     try:
-        records = _extract_members(archive, tmp, limits)
+        records = _extract_members(archive, compression, tmp, limits)
         _check_links_resolve_inside(tmp, records)
         if expected is not None:
             if not records:
@@ -255,18 +424,22 @@ def fetch_and_extract(
     limits: ExtractLimits | None = None,
 ) -> Path:
     """Download the bundle at `url` and extract it into `dest_dir`, verified against the digest
-    in its name (or `expected`). The download is removed afterwards."""
+    in its name (or `expected`). A download over `limits.max_archive_bytes` is refused before
+    it is written; the download is removed afterwards."""
     named = digest_from_url(url)
     if expected is not None and named is not None and expected != named:
         raise ArchiveError(f"{url} is named {named}, not the expected {expected}")
     expected = expected or named
+    limits = limits or ExtractLimits()
     dest_dir = Path(dest_dir)
     dest_dir.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest_dir.name}.", suffix=".download", dir=dest_dir.parent)
-    os.close(fd)
+    tmp = dest_dir.parent / f".{dest_dir.name}.{secrets.token_hex(8)}.download"
     try:
-        download_url(url, Path(tmp))
-        return safe_extract(Path(tmp), dest_dir, expected=expected, limits=limits)
+        try:
+            download_url(url, tmp, max_bytes=limits.max_archive_bytes)
+        except ObjectTooLarge as exc:
+            raise ArchiveError(f"refusing the bundle: {exc}") from None
+        return safe_extract(tmp, dest_dir, expected=expected, limits=limits)
     finally:
         try:
             os.unlink(tmp)
@@ -274,4 +447,10 @@ def fetch_and_extract(
             pass
 
 
-__all__ = ["ExtractLimits", "digest_from_url", "fetch_and_extract", "safe_extract"]
+__all__ = [
+    "ExtractLimits",
+    "digest_from_url",
+    "fetch_and_extract",
+    "safe_extract",
+    "tree_matches",
+]

@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 
 from pack.atomic import atomic_write
 from pack.errors import StoreError
-from pack.packager.store import check_key
+from pack.packager.store import check_key, check_size, copy_capped
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
 PART_SIZE = 16 * 1024 * 1024
@@ -215,14 +215,18 @@ class S3Store:
                 raise StoreError(f"not found: {self.url(key)}") from None
             raise StoreError(f"cannot read {self.url(key)}: {_describe(exc)}") from None
 
-    def get_file(self, key: str, dest: Path) -> None:
-        def fill(out: BinaryIO) -> None:
-            answer = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
-            for chunk in answer["Body"].iter_chunks(1 << 20):
-                out.write(chunk)
-
+    def get_file(self, key: str, dest: Path, *, max_bytes: int | None = None) -> None:
+        url = self.url(key)
         try:
-            atomic_write(dest, fill)
+            answer = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            body = answer["Body"]
+            try:
+                # Refused on the announced size before dest is created, and while
+                # streaming if more comes than was announced.
+                check_size(url, int(answer.get("ContentLength") or 0), max_bytes)
+                atomic_write(dest, lambda out: copy_capped(body, out, url, max_bytes))
+            finally:
+                body.close()
         except OSError as exc:
             raise StoreError(
                 f"cannot write {dest} from {self.url(key)}: {exc.strerror or exc}"

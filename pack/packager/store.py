@@ -16,7 +16,7 @@ from typing import BinaryIO, Protocol, runtime_checkable
 from urllib.parse import unquote, urlparse
 
 from pack.atomic import atomic_write
-from pack.errors import StoreError
+from pack.errors import ObjectTooLarge, StoreError
 
 SUPPORTED = "file:///absolute/path or s3://bucket/prefix"
 # The variable a pod's container gets when an endpoint is configured; the entrypoints read it.
@@ -57,7 +57,7 @@ class Store(Protocol):
 
     def put_bytes(self, key: str, data: bytes, *, if_absent: bool = False) -> bool: ...
 
-    def get_file(self, key: str, dest: Path) -> None: ...
+    def get_file(self, key: str, dest: Path, *, max_bytes: int | None = None) -> None: ...
 
     def get_bytes(self, key: str) -> bytes: ...
 
@@ -72,6 +72,27 @@ class Store(Protocol):
     def delete(self, key: str) -> None:
         """Remove `key`; a key that is not there is not an error."""
         ...
+
+
+def check_size(url: str, size: int, max_bytes: int | None) -> None:
+    """ObjectTooLarge when `size` is over `max_bytes` (None: no cap)."""
+    if max_bytes is not None and size > max_bytes:
+        raise ObjectTooLarge(f"{url} is {size} bytes, over the limit of {max_bytes}")
+
+
+def copy_capped(
+    src: BinaryIO, out: BinaryIO, url: str, max_bytes: int | None, chunk: int = 1 << 20
+) -> None:
+    """Copy `src` to `out`, refusing once more than `max_bytes` came (a size announced
+    up front can lie, or the object can grow while it is read)."""
+    copied = 0
+    while True:
+        data = src.read(chunk)
+        if not data:
+            return
+        copied += len(data)
+        check_size(url, copied, max_bytes)
+        out.write(data)
 
 
 def check_key(key: str) -> str:
@@ -131,11 +152,12 @@ class FileStore:
     def put_bytes(self, key: str, data: bytes, *, if_absent: bool = False) -> bool:
         return self._put(key, lambda out: out.write(data), if_absent)
 
-    def get_file(self, key: str, dest: Path) -> None:
+    def get_file(self, key: str, dest: Path, *, max_bytes: int | None = None) -> None:
         src = self._path(key)
         try:
             with open(src, "rb") as f:
-                atomic_write(dest, lambda out: shutil.copyfileobj(f, out, 1 << 20))
+                check_size(self.url(key), os.fstat(f.fileno()).st_size, max_bytes)
+                atomic_write(dest, lambda out: copy_capped(f, out, self.url(key), max_bytes))
         except FileNotFoundError:
             raise StoreError(f"not found: {self.url(key)}") from None
         except OSError as exc:
@@ -253,9 +275,11 @@ def write_url(url: str, data: bytes, *, if_absent: bool = False) -> bool:
     return store.put_bytes(key, data, if_absent=if_absent)
 
 
-def download_url(url: str, dest: Path) -> None:
+def download_url(url: str, dest: Path, *, max_bytes: int | None = None) -> None:
+    """The object at `url` into `dest`; with `max_bytes`, a bigger object is refused
+    (ObjectTooLarge) before `dest` is written."""
     store, key = split_url(url)
-    store.get_file(key, dest)
+    store.get_file(key, dest, max_bytes=max_bytes)
 
 
 def upload_file_url(url: str, path: Path, *, if_absent: bool = False) -> bool:

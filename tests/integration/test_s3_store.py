@@ -183,3 +183,18 @@ def test_big_bundle_goes_multipart_and_round_trips(
     assert store.put_file("b", blob, if_absent=True) is False
     store.get_file("b", tmp_path / "back")
     assert (tmp_path / "back").read_bytes() == blob.read_bytes()
+
+
+def test_download_over_the_cap_is_refused_before_it_is_written(
+    bucket: str, tmp_path: Path, s3_env: S3Server
+) -> None:
+    from pack.errors import ObjectTooLarge
+
+    url = f"s3://{bucket}/cap/blob.bin"
+    write_url(url, os.urandom(5000))
+    dest = tmp_path / "got" / "blob.bin"
+    with pytest.raises(ObjectTooLarge, match="is 5000 bytes, over the limit of 1000"):
+        download_url(url, dest, max_bytes=1000)
+    assert not dest.parent.exists() or os.listdir(dest.parent) == []
+    download_url(url, dest, max_bytes=5000)
+    assert dest.stat().st_size == 5000

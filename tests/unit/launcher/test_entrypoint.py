@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import hashlib
+import os
 import subprocess
 import sys
 import threading
@@ -9,6 +11,13 @@ import pytest
 
 from pack.errors import ArchiveError
 from pack.launcher.entrypoint import MARKER, ensure_bundle, user_traceback
+from pack.packager.treedigest import TreeRecord, tree_digest
+
+WF = "x = 1\n"
+# A bundle URL is named by the tree digest of what it holds: here, wf.py holding WF.
+URL = "file:///store/bundles/{}.tar.zst".format(
+    tree_digest([TreeRecord("wf.py", "file", False, hashlib.sha256(WF.encode()).hexdigest())]).hex
+)
 
 
 def fake_fetch(calls: list[str], fail_times: int = 0):  # type: ignore[no-untyped-def]
@@ -17,7 +26,7 @@ def fake_fetch(calls: list[str], fail_times: int = 0):  # type: ignore[no-untype
         if len(calls) <= fail_times:
             raise OSError("connection reset")
         dest.mkdir()
-        (dest / "wf.py").write_text("x = 1\n")
+        (dest / "wf.py").write_text(WF)
 
     return fetch
 
@@ -27,7 +36,7 @@ def test_extracts_once_across_concurrent_callers(tmp_path: Path) -> None:
     dest = tmp_path / "code"
     threads = [
         threading.Thread(
-            target=ensure_bundle, args=("file:///b", dest), kwargs={"fetch": fake_fetch(calls)}
+            target=ensure_bundle, args=(URL, dest), kwargs={"fetch": fake_fetch(calls)}
         )
         for _ in range(4)
     ]
@@ -35,9 +44,53 @@ def test_extracts_once_across_concurrent_callers(tmp_path: Path) -> None:
         t.start()
     for t in threads:
         t.join()
-    assert calls == ["file:///b"]
-    assert (dest / MARKER).read_text() == "file:///b"
+    assert calls == [URL]
+    assert (dest / MARKER).read_text() == URL
     assert (dest / "wf.py").is_file()
+
+
+@pytest.mark.parametrize(
+    "plant",
+    [
+        pytest.param({"wf.py": "import os; os.system('evil')\n"}, id="changed-file"),
+        pytest.param({"wf.py": WF, "sitecustomize.py": "evil = 1\n"}, id="extra-file"),
+        pytest.param({"wf.py": WF, "json/__init__.py": "evil = 1\n"}, id="extra-package"),
+        pytest.param({"wf.py": WF, "empty/": ""}, id="extra-folder"),
+        pytest.param({"wf.py": WF, "wf.py!x": ""}, id="exec-bit"),
+        pytest.param({"other.py": WF}, id="renamed"),
+    ],
+)
+def test_planted_destination_with_marker_is_not_trusted(
+    tmp_path: Path, plant: dict[str, str]
+) -> None:
+    """A destination + marker already in place (from the image, a shared volume) is
+    verified against the bundle's digest, not believed (issue 15.8)."""
+    dest = tmp_path / "code"
+    dest.mkdir()
+    for name, text in plant.items():
+        if name.endswith("/"):
+            (dest / name).mkdir()
+        elif name.endswith("!x"):
+            (dest / name[:-2]).chmod(0o755)
+        else:
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            (dest / name).write_text(text)
+    (dest / MARKER).write_text(URL)
+    calls: list[str] = []
+    assert ensure_bundle(URL, dest, fetch=fake_fetch(calls)) is True
+    assert calls == [URL]
+    assert sorted(p.name for p in dest.iterdir()) == [MARKER, "wf.py"]
+    assert (dest / "wf.py").read_text() == WF and not os.access(dest / "wf.py", os.X_OK)
+    # What was extracted here and verified is reused.
+    assert ensure_bundle(URL, dest, fetch=fake_fetch(calls)) is False and calls == [URL]
+
+
+def test_destination_without_a_digest_in_its_url_is_never_reused(tmp_path: Path) -> None:
+    calls: list[str] = []
+    dest = tmp_path / "code"
+    assert ensure_bundle("file:///b", dest, fetch=fake_fetch(calls))
+    assert ensure_bundle("file:///b", dest, fetch=fake_fetch(calls))
+    assert calls == ["file:///b", "file:///b"]
 
 
 def test_retries_with_backoff_then_gives_up_on_bad_archives(tmp_path: Path) -> None:
