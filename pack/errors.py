@@ -43,6 +43,10 @@ class RegistryError(PackError):
     """A registry answered something other than yes or no."""
 
 
+class ListingError(UsageError):
+    """A folder whose files cannot be listed (unreadable, vanished, a missing or escaping path)."""
+
+
 class PackageError(UsageError):
     """A source tree that cannot be bundled (empty, too big, unreadable, escaping links)."""
 

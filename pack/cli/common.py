@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 import click
 
 from pack.config import Config, load_config
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 output_option = click.option(
     "--output",
@@ -19,6 +22,28 @@ output_option = click.option(
     default="text",
     show_default=True,
     help="Report format.",
+)
+
+COPY_MODES = ("all", "auto", "none")
+# One default for every command that ships code: `auto` leaves data files out.
+DEFAULT_COPY = "all"
+
+
+def copy_option(help_text: str) -> Callable[[F], F]:
+    """`--copy all|auto|none`, the same choice and default on every command taking it."""
+    return click.option(
+        "--copy",
+        type=click.Choice(COPY_MODES),
+        default=DEFAULT_COPY,
+        show_default=True,
+        help=help_text,
+    )
+
+
+follow_links_option = click.option(
+    "--follow-links",
+    is_flag=True,
+    help="Bundle what symlinks leaving the source root point to instead of refusing them.",
 )
 
 

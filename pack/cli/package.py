@@ -19,6 +19,18 @@ def _excluded_json(excluded: tuple[Excluded, ...]) -> list[dict[str, Any]]:
     return [{"path": x.path + ("/" if x.is_dir else ""), "reason": x.reason} for x in excluded]
 
 
+def _notes(plan: PackagePlan) -> list[str]:
+    """What --list says besides the files: folders kept against a default, and imported
+    modules the rules leave out."""
+    lines = [
+        f"kept {x.path}/ despite {x.reason}: the entry imports a module from it" for x in plan.kept
+    ]
+    for u in plan.unshipped:
+        guarded = " (the import is guarded: the code may cope)" if u.optional else ""
+        lines.append(f"not shipped: {u.describe()}{guarded}")
+    return lines
+
+
 def _print_list(plan: PackagePlan) -> None:
     from pack.packager.publish import format_bytes
 
@@ -48,21 +60,21 @@ def _print_list(plan: PackagePlan) -> None:
                 console.print(
                     f"  {x.path}{'/' if x.is_dir else ''}  [dim]{x.reason}[/dim]", highlight=False
                 )
+        for line in _notes(plan):
+            console.print(line, highlight=False, markup=False)
         return
     for path in paths:
         click.echo(path)
     for x in plan.excluded:
         click.echo(f"excluded: {x.path}{'/' if x.is_dir else ''}  ({x.reason})")
+    for line in _notes(plan):
+        click.echo(line)
 
 
 @click.command("package")
 @click.argument("src", required=False, type=click.Path(file_okay=False, path_type=Path))
-@click.option(
-    "--copy",
-    type=click.Choice(["all", "auto", "none"]),
-    default="all",
-    show_default=True,
-    help="all: every listed file; auto: the local modules --entry imports; none: no bundle.",
+@common.copy_option(
+    "all: every listed file; auto: only --entry and the local modules it imports (no data files); none: no bundle."
 )
 @click.option(
     "--entry",
@@ -80,11 +92,7 @@ def _print_list(plan: PackagePlan) -> None:
     default=None,
     help="Archive compression [default: config, zstd].",
 )
-@click.option(
-    "--follow-links",
-    is_flag=True,
-    help="Pack what symlinks leaving SRC point to instead of refusing them.",
-)
+@common.follow_links_option
 @click.option(
     "--list",
     "list_only",
@@ -139,6 +147,7 @@ def command(
         max_bytes=config.max_bundle_bytes,
         follow_links=follow_links,
         on_warning=warn,
+        check=not list_only,
     )
     if list_only:
         if output == "json":
@@ -149,11 +158,25 @@ def command(
                     "files": [e.path for e in plan.entries],
                     "bytes": plan.total_bytes,
                     "excluded": _excluded_json(plan.excluded),
+                    "kept": [x.path + "/" for x in plan.kept],
+                    "unshipped": [
+                        {
+                            "module": u.module,
+                            "path": u.path,
+                            "imported_at": u.importer,
+                            "reason": u.excluded.reason,
+                            "optional": u.optional,
+                        }
+                        for u in plan.unshipped
+                    ],
                     "warnings": warnings,
                 }
             )
         else:
             _print_list(plan)
+        error = plan.error()
+        if error is not None:
+            raise error  # after the listing: it shows the rest of the picture
         return
     ref = publish_to(
         plan,

@@ -10,14 +10,15 @@ import json
 
 import click
 
-from pack.cli.common import config_from
-from pack.cli.run import CONTEXT, copy_option, resolve_task
+from pack.cli.common import config_from, copy_option, follow_links_option
+from pack.cli.run import CONTEXT, resolve_task
 
 
 @click.command(context_settings=CONTEXT)
 @copy_option(
-    "Code the pod would fetch: all files under the source root, the entry file and what it imports, or none (the code is in the image)."
+    "Code the pod would fetch: all files under the source root, the entry file and the local modules it imports (no data files), or none (the code is in the image)."
 )
+@follow_links_option
 @click.option("--store", default=None, help="Store URL the pod would read from.")
 @click.option(
     "--output",
@@ -29,7 +30,14 @@ from pack.cli.run import CONTEXT, copy_option, resolve_task
 )
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def command(copy: str, store: str | None, output: str, file: str, args: tuple[str, ...]) -> None:
+def command(
+    copy: str,
+    follow_links: bool,
+    store: str | None,
+    output: str,
+    file: str,
+    args: tuple[str, ...],
+) -> None:
     """Print the Kubernetes pod that would run TASK from FILE."""
     from pack.launcher.execution import Execution, new_execution_id
     from pack.launcher.images import image_for
@@ -51,7 +59,7 @@ def command(copy: str, store: str | None, output: str, file: str, args: tuple[st
         from pack.packager.publish import bundle_key
         from pack.packager.store import open_store
 
-        plan = plan_bundle(source, copy, config)
+        plan = plan_bundle(source, copy, config, follow_links=follow_links)
         url = open_store(config.store_url).url(bundle_key(plan.digest, config.compression))
         bundle = BundleInfo(url, str(plan.digest))
     image = image_for(task.image, config)

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any, TypeVar, cast
+from typing import IO, Any, cast
 
 import click
 
-from pack.cli.common import config_from, echo_json, output_option
-
-F = TypeVar("F", bound=Callable[..., Any])
+from pack.cli.common import (
+    config_from,
+    copy_option,
+    echo_json,
+    follow_links_option,
+    output_option,
+)
 
 CONTEXT = {
     "help_option_names": ["-h", "--help"],
@@ -42,21 +46,11 @@ def resolve_task(
     return task, source, values
 
 
-def copy_option(help_text: str) -> Callable[[F], F]:
-    """`--copy all|auto|none` (default auto), shared by `pack run` and `pack render`."""
-    return click.option(
-        "--copy",
-        type=click.Choice(["all", "auto", "none"]),
-        default="auto",
-        show_default=True,
-        help=help_text,
-    )
-
-
 @click.command(context_settings=CONTEXT)
 @copy_option(
-    "Code to ship: all files under the source root, the entry file and what it imports, or none (the code is in the image)."
+    "Code to ship: all files under the source root, the entry file and the local modules it imports (no data files), or none (the code is in the image)."
 )
+@follow_links_option
 @click.option(
     "--backend",
     type=click.Choice(["local", "docker", "kubernetes"]),
@@ -100,6 +94,7 @@ def copy_option(help_text: str) -> Callable[[F], F]:
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def command(
     copy: str,
+    follow_links: bool,
     backend: str | None,
     store: str | None,
     detach: bool,
@@ -140,6 +135,7 @@ def command(
             config=config,
             backend=be,
             copy=copy,
+            follow_links=follow_links,
             on_warning=lambda m: click.echo(f"pack: warning: {m}", err=True),
             on_attempt=lambda a, e: _report_attempt(a, e, task.retries + 1),
             log_capture=capture,

@@ -7,6 +7,10 @@ from pathlib import Path
 from typing import Literal
 
 Kind = Literal["file", "symlink"]
+# Why a path was left out; callers word their advice by it.
+Why = Literal[
+    "default", "ignore-file", "secret", "virtualenv", "not-a-file", "loop", "not-imported"
+]
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,11 @@ class Excluded:
     path: str
     reason: str
     is_dir: bool = False
+    why: Why = "ignore-file"
+
+    def covers(self, path: str) -> bool:
+        """Whether leaving this out leaves `path` out (itself, or below a folder)."""
+        return path == self.path or (self.is_dir and path.startswith(self.path + "/"))
 
 
 @dataclass

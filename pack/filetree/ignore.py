@@ -1,19 +1,34 @@
-"""Which paths stay out of a bundle, and why: defaults, .gitignore/.packignore, the secret guard.
+"""Which paths stay out of a listing, and why: defaults, ignore files, the secret guard.
 
 Precedence, lowest first: built-in defaults, then for each folder from the root down
-its `.gitignore` and then its `.packignore` (git semantics: patterns are relative
-to the file's folder, the last matching pattern wins, `!` re-includes). A file that
-looks like a credential is left out unless a `.packignore` re-includes it with `!`.
+its `.gitignore`, the root's `.dockerignore`, then the folder's `.packignore` (git
+semantics: patterns are relative to the file's folder, the last matching pattern wins,
+`!` re-includes). `.dockerignore` is read at the root only and its patterns are anchored
+there, as Docker reads it. A file that looks like a credential is left out unless a
+`.packignore` re-includes it with `!`.
+
+Defaults are guesses about junk, so they never outrank the user: `build/`, `dist/` and
+`venv/` are ignored at the root only (like a `/build/` pattern: `app/build/steps.py` is
+code), and a caller may exempt paths it knows are wanted (`defaults=False`).
 Everything here is pure: it sees names and rule files' text, never the disk.
 """
 
 from __future__ import annotations
 
+import posixpath
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pathspec
 
-IGNORE_FILES = (".gitignore", ".packignore")
+from pack.filetree.entry import Why
+
+GITIGNORE = ".gitignore"
+DOCKERIGNORE = ".dockerignore"
+PACKIGNORE = ".packignore"
+IGNORE_FILES = (GITIGNORE, DOCKERIGNORE, PACKIGNORE)
+ROOT_ONLY_FILES = frozenset({DOCKERIGNORE})
+# Tool and VCS folders: never first-party code (most cannot even be imported by name).
 DEFAULT_DIRS = frozenset(
     {
         ".git",
@@ -21,7 +36,6 @@ DEFAULT_DIRS = frozenset(
         ".svn",
         "__pycache__",
         ".venv",
-        "venv",
         ".mypy_cache",
         ".pytest_cache",
         ".ruff_cache",
@@ -30,10 +44,10 @@ DEFAULT_DIRS = frozenset(
         ".eggs",
         ".ipynb_checkpoints",
         "node_modules",
-        "build",
-        "dist",
     }
 )
+# Build outputs and the usual virtualenv name: junk at the root, possibly code below it.
+DEFAULT_ROOT_DIRS = frozenset({"build", "dist", "venv"})
 DEFAULT_FILE_SUFFIXES = (".pyc", ".pyo")
 VENV_MARKER = "pyvenv.cfg"
 SECRET_PATTERNS = (
@@ -59,7 +73,7 @@ SECRET_PATTERNS = (
 
 @dataclass(frozen=True)
 class RuleFile:
-    """One .gitignore or .packignore: `base` is its folder relative to the root ('' = root)."""
+    """One ignore file: `base` is its folder relative to the root ('' = root)."""
 
     base: str
     source: str  # relative path of the rule file, for reasons
@@ -69,15 +83,33 @@ class RuleFile:
     @classmethod
     def parse(cls, base: str, name: str, text: str) -> RuleFile:
         source = f"{base}/{name}" if base else name
-        spec = pathspec.GitIgnoreSpec.from_lines(text.splitlines())
-        return cls(base, source, spec, name == ".packignore")
+        lines = list(_docker_lines(text)) if name == DOCKERIGNORE else text.splitlines()
+        spec = pathspec.GitIgnoreSpec.from_lines(lines)
+        return cls(base, source, spec, name == PACKIGNORE)
+
+
+def _docker_lines(text: str) -> Iterator[str]:
+    """.dockerignore lines as gitignore patterns: every pattern is anchored at the root."""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        negate = line.startswith("!")
+        pattern = posixpath.normpath(line[1:].strip() if negate else line).lstrip("/")
+        if pattern in ("", "."):
+            continue
+        yield ("!" if negate else "") + "/" + pattern
 
 
 @dataclass(frozen=True)
 class Decision:
     excluded: bool
     reason: str = ""
-    secret: bool = False
+    why: Why = "ignore-file"
+
+    @property
+    def secret(self) -> bool:
+        return self.why == "secret"
 
 
 _SECRETS = pathspec.GitIgnoreSpec.from_lines(SECRET_PATTERNS)
@@ -90,10 +122,14 @@ def _text(pattern: object) -> str:
     return pattern if isinstance(pattern, str) else ""
 
 
-def default_reason(name: str, is_dir: bool) -> str | None:
+def default_reason(rel: str, is_dir: bool) -> str | None:
+    """Why the built-in defaults leave `rel` out, or None."""
+    name = rel.rpartition("/")[2]
     if is_dir:
         if name in DEFAULT_DIRS:
             return f"default ignore {name}/"
+        if name in DEFAULT_ROOT_DIRS and name == rel:
+            return f"default ignore /{name}/"
         if name.endswith(".egg-info"):
             return "default ignore *.egg-info/"
         return None
@@ -102,11 +138,14 @@ def default_reason(name: str, is_dir: bool) -> str | None:
     return None
 
 
-def decide(rel: str, is_dir: bool, rules: tuple[RuleFile, ...]) -> Decision:
-    """Whether `rel` (relative POSIX path) is left out; `rules` are those of its ancestor folders."""
-    name = rel.rpartition("/")[2]
-    reason = default_reason(name, is_dir)
+def decide(
+    rel: str, is_dir: bool, rules: tuple[RuleFile, ...], *, defaults: bool = True
+) -> Decision:
+    """Whether `rel` (relative POSIX path) is left out; `rules` are those of its ancestor
+    folders. `defaults=False`: the built-in defaults do not apply (the caller knows better)."""
+    reason = default_reason(rel, is_dir) if defaults else None
     excluded = reason is not None
+    why: Why = "default"
     explicit_include = False
     for rule in rules:
         sub = rel[len(rule.base) + 1 :] if rule.base else rel
@@ -117,15 +156,18 @@ def decide(rel: str, is_dir: bool, rules: tuple[RuleFile, ...]) -> Decision:
         pattern = _text(rule.spec.patterns[result.index].pattern)
         excluded = bool(result.include)
         reason = f"{rule.source}: {pattern}"
+        why = "ignore-file"
         explicit_include = not excluded and rule.is_packignore
     if excluded:
-        return Decision(True, reason or "")
+        return Decision(True, reason or "", why)
     if not explicit_include:
         secret = _SECRETS.check_file(rel + "/" if is_dir else rel)
         if secret.include:
             assert secret.index is not None
             pattern = _text(_SECRETS.patterns[secret.index].pattern)
             return Decision(
-                True, f"secret guard: {pattern} (re-include with !{rel} in .packignore)", True
+                True,
+                f"secret guard: {pattern} (re-include with !{rel} in .packignore)",
+                "secret",
             )
     return KEEP

@@ -1,19 +1,44 @@
-"""List the files of a source root: one scandir pass applying the ignore rules.
+"""List the files of a folder: one scandir pass applying the ignore rules.
 
 Every path left out keeps its reason (for `pack package --list`). Symlinks that
-stay inside the root are kept as links; one that escapes is refused unless
-`follow_links`, which packs what it points to instead.
+stay inside the root are kept as links (or, with `links_as_files`, listed as what
+they point to); one that escapes is refused unless `follow_links`, which lists what
+it points to instead. `only` restricts the walk to some paths below the root (an
+ImageSpec's `copy=` entries) while rule files on the way to them still apply; the
+paths named there are exempt from the built-in defaults, as are those in `exempt`.
 """
 
 from __future__ import annotations
 
 import os
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 
-from pack.errors import PackageError
+from pack.errors import ListingError
 from pack.filetree.entry import Excluded, FileEntry, Kind, Listing
-from pack.filetree.ignore import IGNORE_FILES, VENV_MARKER, RuleFile, decide
+from pack.filetree.ignore import IGNORE_FILES, ROOT_ONLY_FILES, VENV_MARKER, RuleFile, decide
+
+# A restriction below a folder: child name -> its own restriction (None: walk it all).
+Only = dict[str, "Only | None"]
+
+
+@dataclass(frozen=True)
+class _Folder:
+    path: str  # absolute, on disk
+    rel: str  # relative to the root ('' = the root)
+    rules: tuple[RuleFile, ...]  # of the folders above it
+    ancestors: frozenset[tuple[int, int]]  # (dev, ino) of the folders above it: loop guard
+    only: Only | None = None
+
+
+@dataclass(frozen=True)
+class _Options:
+    real_root: str
+    follow_links: bool
+    follow_option: str
+    links_as_files: bool
+    exempt: frozenset[str]
 
 
 def _inside(path: str, root: str) -> bool:
@@ -23,6 +48,8 @@ def _inside(path: str, root: str) -> bool:
 def _read_rules(folder: str, rel: str) -> list[RuleFile]:
     rules = []
     for name in IGNORE_FILES:
+        if rel and name in ROOT_ONLY_FILES:
+            continue
         try:
             with open(os.path.join(folder, name), encoding="utf-8", errors="surrogateescape") as f:
                 rules.append(RuleFile.parse(rel, name, f.read()))
@@ -30,7 +57,7 @@ def _read_rules(folder: str, rel: str) -> list[RuleFile]:
             continue
         except OSError as exc:
             where = f"{rel}/{name}" if rel else name
-            raise PackageError(f"cannot read {where}: {exc.strerror or exc}") from None
+            raise ListingError(f"cannot read {where}: {exc.strerror or exc}") from None
     return rules
 
 
@@ -48,122 +75,202 @@ def _entry(rel: str, abs_path: str, st: os.stat_result, kind: Kind, target: str 
     )
 
 
-def list_files(root: Path, *, follow_links: bool = False) -> Listing:
-    """Walk `root` and return what would be packed and what was left out, sorted by path."""
-    if not root.is_dir():
-        raise PackageError(f"source root {root} is not a folder")
-    real_root = os.path.realpath(root)
-    listing = Listing(root)
-    visited: set[tuple[int, int]] = set()
-    # (absolute folder, relative folder, rules in force)
-    stack: list[tuple[str, str, tuple[RuleFile, ...]]] = [(real_root, "", ())]
+def _only_tree(paths: tuple[str, ...]) -> Only:
+    tree: Only = {}
+    for path in sorted(paths, key=lambda p: p.count("/")):
+        node = tree
+        parts = [p for p in path.split("/") if p]
+        for i, part in enumerate(parts):
+            if part in node and node[part] is None:
+                break  # an ancestor is listed whole already
+            if i == len(parts) - 1:
+                node[part] = None
+            else:
+                child = node.get(part)
+                if child is None:
+                    child = node[part] = {}
+                node = child
+    return tree
+
+
+def _named(only: Only | None) -> frozenset[str]:
+    """Every path `only` names, with the folders on the way to it."""
+    out: set[str] = set()
+    stack: list[tuple[str, Only]] = [("", only or {})]
     while stack:
-        folder, rel_dir, parent_rules = stack.pop()
-        try:
-            st_dir = os.stat(folder)
-            if (st_dir.st_dev, st_dir.st_ino) in visited:
-                continue  # a followed link led back to a folder already packed
-            visited.add((st_dir.st_dev, st_dir.st_ino))
-            with os.scandir(folder) as it:
-                entries = sorted(it, key=lambda e: e.name)
-        except FileNotFoundError:
-            raise PackageError(f"{rel_dir or '.'} vanished while listing {root}") from None
-        except OSError as exc:
-            raise PackageError(f"cannot list {rel_dir or root}: {exc.strerror or exc}") from None
-        if rel_dir and any(e.name == VENV_MARKER for e in entries):
-            listing.excluded.append(Excluded(rel_dir, f"virtualenv ({VENV_MARKER})", True))
-            continue
-        rules = parent_rules + tuple(_read_rules(folder, rel_dir))
-        subfolders: list[tuple[str, str, tuple[RuleFile, ...]]] = []
-        for e in entries:
-            rel = f"{rel_dir}/{e.name}" if rel_dir else e.name
-            try:
-                _visit(e, rel, rules, real_root, follow_links, listing, subfolders)
-            except FileNotFoundError:
-                raise PackageError(f"{rel} vanished while listing {root}") from None
-            except PermissionError as exc:
-                raise PackageError(f"cannot read {rel}: {exc.strerror}") from None
+        prefix, node = stack.pop()
+        for name, child in node.items():
+            rel = f"{prefix}/{name}" if prefix else name
+            out.add(rel)
+            if child is not None:
+                stack.append((rel, child))
+    return frozenset(out)
+
+
+def list_files(
+    root: Path,
+    *,
+    follow_links: bool = False,
+    follow_option: str = "--follow-links",
+    links_as_files: bool = False,
+    only: tuple[str, ...] | None = None,
+    exempt: frozenset[str] = frozenset(),
+) -> Listing:
+    """Walk `root` and return what would be shipped and what was left out, sorted by path.
+
+    `follow_option` names the caller's opt-in for escaping links in the refusal;
+    `only`: relative POSIX paths to list (a missing one is a ListingError);
+    `exempt`: relative paths the built-in defaults do not apply to.
+    """
+    if not root.is_dir():
+        raise ListingError(f"{root} is not a folder")
+    restricted = _only_tree(only) if only is not None else None
+    options = _Options(
+        real_root=os.path.realpath(root),
+        follow_links=follow_links,
+        follow_option=follow_option,
+        links_as_files=links_as_files,
+        exempt=exempt | _named(restricted),
+    )
+    listing = Listing(root)
+    stack = [_Folder(options.real_root, "", (), frozenset(), restricted)]
+    while stack:
+        folder = stack.pop()
+        subfolders: list[_Folder] = []
+        _list_folder(folder, options, listing, subfolders, root)
         stack.extend(reversed(subfolders))
     listing.files.sort(key=lambda f: f.path)
     listing.excluded.sort(key=lambda x: x.path)
     return listing
 
 
-def _left_out(rel: str, is_dir: bool, rules: tuple[RuleFile, ...], listing: Listing) -> bool:
+def _list_folder(
+    folder: _Folder, options: _Options, listing: Listing, subfolders: list[_Folder], root: Path
+) -> None:
+    rel_dir = folder.rel
+    try:
+        st_dir = os.stat(folder.path)
+        key = (st_dir.st_dev, st_dir.st_ino)
+        if key in folder.ancestors:
+            listing.excluded.append(
+                Excluded(rel_dir, "symlink loop: a folder above it", True, "loop")
+            )
+            return
+        if folder.only is None:
+            with os.scandir(folder.path) as it:
+                entries = sorted((e.name, e.path) for e in it)
+            has_marker = any(name == VENV_MARKER for name, _ in entries)
+        else:
+            entries = [(name, os.path.join(folder.path, name)) for name in sorted(folder.only)]
+            has_marker = os.path.lexists(os.path.join(folder.path, VENV_MARKER))
+    except FileNotFoundError:
+        raise ListingError(f"{rel_dir or '.'} vanished while listing {root}") from None
+    except OSError as exc:
+        raise ListingError(f"cannot list {rel_dir or root}: {exc.strerror or exc}") from None
+    if rel_dir and has_marker:
+        listing.excluded.append(
+            Excluded(rel_dir, f"virtualenv ({VENV_MARKER})", True, "virtualenv")
+        )
+        return
+    rules = folder.rules + tuple(_read_rules(folder.path, rel_dir))
+    ancestors = folder.ancestors | {key}
+    for name, path in entries:
+        rel = f"{rel_dir}/{name}" if rel_dir else name
+        child = _Folder(
+            path, rel, rules, ancestors, None if folder.only is None else folder.only[name]
+        )
+        try:
+            st = os.stat(path, follow_symlinks=False)
+        except FileNotFoundError:
+            if folder.only is not None:
+                raise ListingError(f"{rel} not found under {root}") from None
+            raise ListingError(f"{rel} vanished while listing {root}") from None
+        try:
+            _visit(child, st, options, listing, subfolders)
+        except FileNotFoundError:
+            raise ListingError(f"{rel} vanished while listing {root}") from None
+        except PermissionError as exc:
+            raise ListingError(f"cannot read {rel}: {exc.strerror}") from None
+
+
+def _left_out(
+    rel: str, is_dir: bool, rules: tuple[RuleFile, ...], options: _Options, listing: Listing
+) -> bool:
     """Record `rel` as excluded (warning when it looks like a secret) if the rules say so."""
-    decision = decide(rel, is_dir, rules)
+    decision = decide(rel, is_dir, rules, defaults=rel not in options.exempt)
     if decision.excluded:
-        listing.excluded.append(Excluded(rel, decision.reason, is_dir))
+        listing.excluded.append(Excluded(rel, decision.reason, is_dir, decision.why))
         if decision.secret:
             listing.warnings.append(f"left out {rel}{'/' if is_dir else ''}: looks like a secret")
     return decision.excluded
 
 
 def _visit(
-    e: os.DirEntry[str],
-    rel: str,
-    rules: tuple[RuleFile, ...],
-    real_root: str,
-    follow_links: bool,
+    item: _Folder,
+    st: os.stat_result,
+    options: _Options,
     listing: Listing,
-    subfolders: list[tuple[str, str, tuple[RuleFile, ...]]],
+    subfolders: list[_Folder],
 ) -> None:
-    st = e.stat(follow_symlinks=False)
     mode = st.st_mode
     if stat.S_ISLNK(mode):
-        _visit_link(e.path, rel, st, rules, real_root, follow_links, listing, subfolders)
+        _visit_link(item, st, options, listing, subfolders)
         return
     is_dir = stat.S_ISDIR(mode)
     if not is_dir and not stat.S_ISREG(mode):
-        listing.excluded.append(Excluded(rel, "not a regular file (socket, fifo or device)"))
+        listing.excluded.append(
+            Excluded(item.rel, "not a regular file (socket, fifo or device)", why="not-a-file")
+        )
         return
-    if _left_out(rel, is_dir, rules, listing):
+    if _left_out(item.rel, is_dir, item.rules, options, listing):
         return
     if is_dir:
-        subfolders.append((e.path, rel, rules))
+        subfolders.append(item)
+    elif item.only is not None:
+        raise ListingError(f"{item.rel} is a file, not a folder holding {', '.join(item.only)}")
     else:
-        listing.files.append(_entry(rel, e.path, st, "file"))
+        listing.files.append(_entry(item.rel, item.path, st, "file"))
 
 
 def _visit_link(
-    path: str,
-    rel: str,
+    item: _Folder,
     st: os.stat_result,
-    rules: tuple[RuleFile, ...],
-    real_root: str,
-    follow_links: bool,
+    options: _Options,
     listing: Listing,
-    subfolders: list[tuple[str, str, tuple[RuleFile, ...]]],
+    subfolders: list[_Folder],
 ) -> None:
+    rel, path = item.rel, item.path
     # git treats a link as a file whatever it points to.
-    if _left_out(rel, False, rules, listing):
+    if _left_out(rel, False, item.rules, options, listing):
         return
     target = os.readlink(path)
     resolved = os.path.realpath(path)
     lexical = os.path.normpath(os.path.join(os.path.dirname(path), target))
-    if _inside(resolved, real_root) and _inside(lexical, real_root):
+    inside = _inside(resolved, options.real_root) and _inside(lexical, options.real_root)
+    if inside and not options.links_as_files and item.only is None:
         if os.path.isabs(target):
             # Absolute targets only make sense on this machine: store them relative.
             target = os.path.relpath(lexical, os.path.dirname(path))
         listing.files.append(_entry(rel, path, st, "symlink", target.replace(os.sep, "/")))
         return
-    if not follow_links:
-        raise PackageError(
-            f"symlink {rel} -> {target} points outside the source root {real_root}; "
-            "remove it, list it in .packignore, or follow links explicitly"
+    if not inside and not options.follow_links:
+        raise ListingError(
+            f"symlink {rel} -> {target} points outside {options.real_root}; "
+            f"remove it, list it in .packignore, or opt in with {options.follow_option}"
         )
     try:
         target_st = os.stat(path)
     except FileNotFoundError:
-        raise PackageError(
-            f"symlink {rel} -> {target} is dangling and points outside the source root"
-        ) from None
+        where = "" if inside else " and points outside " + options.real_root
+        raise ListingError(f"symlink {rel} -> {target} is dangling{where}") from None
     if stat.S_ISDIR(target_st.st_mode):
-        if not _left_out(rel, True, rules, listing):
-            subfolders.append((resolved, rel, rules))
+        if not _left_out(rel, True, item.rules, options, listing):
+            subfolders.append(_Folder(resolved, rel, item.rules, item.ancestors, item.only))
     elif stat.S_ISREG(target_st.st_mode):
+        if item.only is not None:
+            raise ListingError(f"{rel} is a file, not a folder holding {', '.join(item.only)}")
         listing.files.append(_entry(rel, resolved, target_st, "file"))
     else:
         listing.excluded.append(
-            Excluded(rel, "link to a non-regular file (socket, fifo or device)")
+            Excluded(rel, "link to a non-regular file (socket, fifo or device)", why="not-a-file")
         )

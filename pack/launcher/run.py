@@ -61,6 +61,7 @@ class RunResult:
     image_info: dict[str, Any] = field(default_factory=dict)  # remote backends: status, digest
     max_attempts: int = 1  # 1 + the task's retries (1 when detached)
     handle: Any = None  # RunHandle of a detached attempt
+    left_out: tuple[Any, ...] = ()  # the bundle plan's Excluded paths, for advice on failure
 
     @property
     def succeeded(self) -> bool:
@@ -96,7 +97,13 @@ class RunResult:
             body = f"{head}: {detail}"
             if last.log_tail:
                 body += "\nlast output:\n" + last.log_tail.rstrip()
-        return TaskFailed(body)
+        hint = None
+        if self.left_out:
+            from pack.packager.selection import not_shipped_hint
+
+            said = (err.message if err is not None else "") + "\n" + last.log_tail
+            hint = not_shipped_hint(said, self.left_out)
+        return TaskFailed(body, hint=hint)
 
     def as_json(self) -> dict[str, Any]:
         bundle = self.bundle
@@ -253,6 +260,7 @@ def plan_bundle(
     copy: str,
     config: Config,
     *,
+    follow_links: bool = False,
     on_warning: Callable[[str], None] | None = None,
 ) -> PackagePlan:
     """What the bundle of `source` holds under `copy` (all|auto), named by its tree digest."""
@@ -264,6 +272,7 @@ def plan_bundle(
         source.file,
         cache_dir=config.cache_dir,
         max_bytes=config.max_bundle_bytes,
+        follow_links=follow_links,
         on_warning=on_warning,
     )
 
@@ -286,7 +295,8 @@ def run(
     *,
     config: Config,
     backend: Backend,
-    copy: str = "auto",
+    copy: str = "all",
+    follow_links: bool = False,
     execution_id: str | None = None,
     options: RenderOptions | None = None,
     on_warning: Callable[[str], None] | None = None,
@@ -306,9 +316,13 @@ def run(
     use_s3_endpoint(config.s3_endpoint_url)
     total_start = timings.started
     bundle = None
+    left_out: tuple[Any, ...] = ()
     if copy != "none":
         with timings.phase("package"):
-            plan = plan_bundle(source, copy, config, on_warning=on_warning)
+            plan = plan_bundle(
+                source, copy, config, follow_links=follow_links, on_warning=on_warning
+            )
+            left_out = plan.excluded
         with timings.phase("publish"):
             bundle = publish_to(
                 plan,
@@ -344,6 +358,7 @@ def run(
         log_capture=log_capture,
     )
     result.image_info = image_info
+    result.left_out = left_out
     timings.values["total"] = timings.clock() - total_start
     return result
 

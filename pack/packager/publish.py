@@ -15,15 +15,13 @@ from pathlib import Path
 
 from pack.digest import Digest
 from pack.errors import PackageError, UsageError
-from pack.filetree.entry import Excluded, FileEntry, Listing
-from pack.filetree.walk import list_files
+from pack.filetree.entry import Excluded, FileEntry
 from pack.packager import statcache
 from pack.packager.archive import COMPRESSIONS, SUFFIXES, Member, write_bundle
-from pack.packager.imports import resolve_imports
+from pack.packager.selection import COPY_MODES, Unshipped, select, unshipped_error
 from pack.packager.store import Store, open_store
 from pack.packager.treedigest import TreeRecord, tree_digest
 
-COPY_MODES: tuple[str, ...] = ("all", "auto", "none")
 ROOT_MARKERS = ("pyproject.toml", ".git", "setup.py")
 WARN_FILE_BYTES = 10 * 1024 * 1024
 WARN_BUNDLE_BYTES = 100_000_000
@@ -56,6 +54,13 @@ class PackagePlan:
     digest: Digest
     excluded: tuple[Excluded, ...]
     warnings: tuple[str, ...]
+    copy: str = "all"
+    unshipped: tuple[Unshipped, ...] = ()  # modules the entry imports that the rules leave out
+    kept: tuple[Excluded, ...] = ()  # default-ignored folders shipped: the entry imports from them
+
+    def error(self) -> PackageError | None:
+        """Why this plan must not be shipped (`--copy auto` missing a module), if it must not."""
+        return unshipped_error(self.copy, self.unshipped)
 
     @property
     def total_bytes(self) -> int:
@@ -115,32 +120,6 @@ def guardrails(entries: tuple[FileEntry, ...], max_bytes: int, root: Path) -> li
     return warnings
 
 
-def select(listing: Listing, copy: str, entry: Path | None) -> tuple[FileEntry, ...]:
-    """The listed files the copy mode ships."""
-    if copy == "all":
-        return tuple(listing.files)
-    if copy != "auto":
-        raise UsageError(f"copy mode {copy!r} is not one of: {', '.join(COPY_MODES)}")
-    if entry is None:
-        raise UsageError("--copy auto needs an entry file (--entry) to follow its imports")
-    real_root = Path(os.path.realpath(listing.root))
-    try:
-        rel = Path(os.path.realpath(entry)).relative_to(real_root).as_posix()
-    except ValueError:
-        raise UsageError(
-            f"entry file {entry} is not under the source root {listing.root}"
-        ) from None
-    by_path = {f.path: f for f in listing.files}
-
-    def read(path: str) -> str:
-        try:
-            return by_path[path].source.read_text(encoding="utf-8", errors="surrogateescape")
-        except OSError as exc:
-            raise PackageError(f"cannot read {path}: {exc.strerror or exc}") from None
-
-    return tuple(by_path[p] for p in resolve_imports(rel, by_path, read))
-
-
 def plan_package(
     source_root: Path,
     copy: str,
@@ -150,10 +129,24 @@ def plan_package(
     max_bytes: int = DEFAULT_MAX_BYTES,
     follow_links: bool = False,
     on_warning: OnWarning | None = None,
+    check: bool = True,
 ) -> PackagePlan:
-    listing = list_files(source_root, follow_links=follow_links)
-    entries = select(listing, copy, entry)
-    warnings = list(listing.warnings) + guardrails(entries, max_bytes, source_root)
+    """List, select, check and digest. `check=False` returns a plan `--copy auto` could not
+    ship (for `--list` to show why) instead of raising its error."""
+    selection = select(
+        source_root,
+        copy,
+        entry,
+        follow_links=follow_links,
+        import_cache=None
+        if cache_dir is None
+        else statcache.cache_path(cache_dir, source_root, "imports"),
+    )
+    error = selection.error()
+    if error is not None and check:
+        raise error
+    entries = selection.files
+    warnings = list(selection.warnings) + guardrails(entries, max_bytes, source_root)
     for message in warnings:
         if on_warning is not None:
             on_warning(message)
@@ -170,8 +163,11 @@ def plan_package(
         entries=entries,
         hashes=hashes,
         digest=tree_digest(records),
-        excluded=tuple(listing.excluded),
+        excluded=selection.excluded,
         warnings=tuple(warnings),
+        copy=copy,
+        unshipped=selection.unshipped,
+        kept=selection.kept,
     )
 
 
@@ -198,6 +194,9 @@ def publish(
     tmp_dir: Path | None = None,
 ) -> BundleRef:
     """Upload the plan's bundle unless the store has it; the archive is built only when needed."""
+    error = plan.error()
+    if error is not None:
+        raise error
     key = bundle_key(plan.digest, compression)
     uploaded = False
     if not store.exists(key):

@@ -25,9 +25,10 @@ RACY_WINDOW_NS = 2_000_000_000
 Stamp = tuple[int, int, int, int]
 
 
-def cache_path(cache_dir: Path, root: Path) -> Path:
+def cache_path(cache_dir: Path, root: Path, kind: str = "statcache") -> Path:
+    """Where a per-source-root cache of `kind` lives (the stat cache, the import cache)."""
     key = hashlib.sha256(os.fsencode(os.path.realpath(root))).hexdigest()[:32]
-    return cache_dir / "packager" / "statcache" / f"{key}.json"
+    return cache_dir / "packager" / kind / f"{key}.json"
 
 
 def load(path: Path) -> dict[str, tuple[Stamp, str]]:
