@@ -33,6 +33,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "runs": ("pack.cli.runs", "command", "List runs, newest first."),
     "status": ("pack.cli.status", "status", "Show the state of a run (a workflow's tree too)."),
     "logs": ("pack.cli.status", "logs", "Print the log of a run."),
+    "outputs": ("pack.cli.outputs", "outputs", "Print (or download) the outputs of a run."),
+    "inputs": ("pack.cli.outputs", "inputs", "Print the inputs of a run."),
 }
 
 

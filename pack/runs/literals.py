@@ -7,7 +7,7 @@ dataclasses (MessagePack) objects, lists and maps stay lists and maps.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,12 +56,14 @@ def literal_value(lit: Any) -> Any:
     return None
 
 
-def literal_map_values(data: bytes) -> dict[str, Any]:
-    """`inputs.pb` / `outputs.pb` bytes -> {name: JSON-able value}."""
+def literal_map_values(data: bytes, order: Sequence[str] = ()) -> dict[str, Any]:
+    """`inputs.pb` / `outputs.pb` bytes -> {name: JSON-able value}, by name (a
+    protobuf map keeps no order); `order` puts the names it lists first, in its order."""
     from flyteidl.core.literals_pb2 import LiteralMap
 
     lits = LiteralMap.FromString(data).literals
-    return {name: literal_value(lits[name]) for name in lits}
+    names = [n for n in order if n in lits] + sorted(n for n in lits if n not in order)
+    return {name: literal_value(lits[name]) for name in names}
 
 
 def blobs_in(data: bytes) -> Iterator[BlobValue]:

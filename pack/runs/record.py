@@ -168,7 +168,8 @@ class RunRecord:
         return data
 
     def to_json(self) -> bytes:
-        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":")).encode()
+        # Not sorted: inputs keep the signature order `pack inputs` shows them in.
+        return json.dumps(self.to_dict(), separators=(",", ":")).encode()
 
     def summary(self) -> RunRecord:
         """The record without its inputs: what the index and child pointers hold."""

@@ -225,3 +225,218 @@ def test_a_planted_store_record_cannot_choose_the_kubeconfig(
     assert "victim" not in status.out
     assert logs.code != 0 and logs.err.startswith("pack: error:")
     assert len(logs.err.strip().splitlines()) == 1
+
+
+FILES = """
+    from pathlib import Path
+
+    from pack import Directory, File, task
+
+
+    @task
+    def make(text: str, n: int) -> tuple[File, Directory, int]:
+        out = File.new("note.txt")
+        Path(out).write_text(text)
+        folder = Directory.new("many")
+        for i in range(n):
+            (Path(folder) / f"part{i}.txt").write_text(str(i))
+        (Path(folder) / "sub").mkdir()
+        (Path(folder) / "sub" / "deep.txt").write_text("deep")
+        return out, folder, n
+"""
+
+
+def test_outputs_and_inputs_decoded_and_downloaded(pack: Any, project: Any, tmp_path: Path) -> None:
+    wf = str(project({"files_out.py": FILES}) / "files_out.py")
+    r = pack("run", "-o", "json", wf, "make", "--text", "hello", "--n", "2")
+    assert r.code == 0, r.err
+    run_id = r.json()["execution_id"]
+
+    shown = pack("outputs", "-o", "json", run_id)
+    assert shown.code == 0, shown.err
+    values = shown.json()
+    assert values["o2"] == 2
+    assert values["o0"].startswith("file://") and values["o0"].endswith("/note.txt")
+    assert values["o1"].startswith("file://") and values["o1"].endswith("/many")
+    text = pack("outputs", run_id)
+    assert f"o0: {values['o0']}" in text.out.splitlines() and "o2: 2" in text.out.splitlines()
+
+    dest = tmp_path / "got"
+    got = pack("outputs", run_id, "--download", str(dest))
+    assert got.code == 0, got.err
+    assert (dest / "o0" / "note.txt").read_text() == "hello"
+    assert (dest / "o1" / "many" / "sub" / "deep.txt").read_text() == "deep"
+    assert sorted(p.name for p in (dest / "o1" / "many").iterdir()) == [
+        "part0.txt",
+        "part1.txt",
+        "sub",
+    ]
+    assert [p.name for p in dest.iterdir() if p.name.startswith(".")] == []  # no temp left
+    again = pack("outputs", run_id, "--download", str(dest))
+    assert again.code == 2 and "exists" in again.err
+
+    inputs = pack("inputs", "-o", "json", run_id)
+    assert inputs.json() == {"text": "hello", "n": 2}
+    assert pack("inputs", run_id).out.splitlines() == ["text: hello", "n: 2"]
+
+
+def test_outputs_of_a_failed_run_say_why(pack: Any, project: Any) -> None:
+    wf = str(project({"logs_mod.py": TASKS}) / "logs_mod.py")
+    pack("run", wf, "broken", "--n", "3")
+    (entry,) = pack("runs", "-o", "json").json()
+    r = pack("outputs", entry["id"])
+    assert r.code == 2
+    assert r.err.startswith(f"pack: error: run {entry['id']} is failed; it has no outputs")
+    assert "bad n 3" in r.err
+
+
+def test_download_never_fetches_a_url_outside_the_store(pack: Any, tmp_path: Path) -> None:
+    """outputs.pb comes from a store others may write: a File URL pointing elsewhere
+    (another folder, `..` out of the store) is listed, not fetched."""
+    from flyteidl.core import literals_pb2, types_pb2
+
+    from pack.packager.store import FileStore
+    from pack.runs import keys
+    from pack.runs.runstore import RunStore, new_record
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("do not copy")
+    store_dir = tmp_path / "store"
+    runs = RunStore(FileStore(store_dir), store_dir.as_uri())
+    record = new_record("rplanted02", task="wf.main", backend="local", now=1.0)
+    record = record.attempt_started(1, name="main-rplanted02-1", now=1.0)
+    record = record.attempt_ended(1, succeeded=True, now=2.0).finished("succeeded", now=2.0)
+    runs.put(record)
+
+    def blob(uri: str) -> literals_pb2.Literal:
+        meta = literals_pb2.BlobMetadata(type=types_pb2.BlobType(dimensionality=0))
+        return literals_pb2.Literal(
+            scalar=literals_pb2.Scalar(blob=literals_pb2.Blob(metadata=meta, uri=uri))
+        )
+
+    outputs = literals_pb2.LiteralMap(
+        literals={
+            "o0": blob(secret.as_uri()),
+            "o1": blob(f"{store_dir.as_uri()}/runs/../../secret.txt"),
+        }
+    )
+    runs.store.put_bytes(
+        keys.attempt_key("rplanted02", 1, "outputs.pb"), outputs.SerializeToString()
+    )
+    dest = tmp_path / "dest"
+    r = pack("outputs", "rplanted02", "--store", store_dir.as_uri(), "--download", str(dest))
+    assert r.code == 0, r.err
+    assert r.err.count("not downloaded") == 2
+    assert not any(p.is_file() for p in dest.rglob("*"))
+
+
+def test_status_shows_a_workflows_tree(pack: Any, tmp_path: Path) -> None:
+    """A tree written through the records API (as a workflow driver does), read back by
+    `pack status` as nested objects (-o json) and as a tree in text."""
+    from pack.runs.runstore import RunStore, new_record
+
+    store = (tmp_path / "wfstore").as_uri()
+    runs = RunStore.open(store)
+
+    def done(record: Any, status: str = "succeeded") -> Any:
+        record = record.attempt_started(1, name=f"x-{record.id}-1", now=record.created_at + 1)
+        record = record.attempt_ended(1, succeeded=status == "succeeded", now=record.created_at + 2)
+        return record.finished(status, now=record.created_at + 2, timings={"total": 1.5})
+
+    root = new_record("rwfroot", task="wf.pipeline", backend="local", now=100.0, kind="workflow")
+    runs.put(root.attempt_started(1, name="pipeline-rwfroot-1", now=100.0))
+    runs.put(
+        done(new_record("rwfprep", task="wf.prep", backend="local", now=101.0, parent="rwfroot"))
+    )
+    fan = new_record(
+        "rwfmap", task="wf.square", backend="local", now=102.0, parent="rwfroot", kind="map"
+    )
+    runs.put(done(fan, "failed"))
+    for i in range(3):
+        runs.put(
+            done(
+                new_record(
+                    f"rwfsq{i}",
+                    task="wf.square",
+                    backend="local",
+                    now=103.0 + i,
+                    parent="rwfmap",
+                    index=i,
+                ),
+                "failed" if i == 1 else "succeeded",
+            )
+        )
+
+    doc = pack("status", "-o", "json", "rwfroot", "--store", store).json()
+    assert [c["id"] for c in doc["children"]] == ["rwfprep", "rwfmap"]
+    assert [(c["index"], c["status"]) for c in doc["children"][1]["children"]] == [
+        (0, "succeeded"),
+        (1, "failed"),
+        (2, "succeeded"),
+    ]
+    text = pack("status", "rwfroot", "--store", store).out
+    assert "children: 2" in text
+    assert "├─ wf.prep rwfprep: succeeded 1.50s" in text
+    assert "└─ wf.square rwfmap: failed" in text
+    assert "   ├─ [1] wf.square rwfsq1: failed" in text
+    assert "   └─ [2] wf.square rwfsq2: succeeded" in text
+    # Children are not top-level runs.
+    assert [r["id"] for r in pack("runs", "-o", "json", "--store", store).json()] == ["rwfroot"]
+
+
+SLOW = """
+    import time
+
+    from pack import task
+
+
+    @task
+    def slow(n: int) -> int:
+        for i in range(n):
+            print(f"tick {i}", flush=True)
+            time.sleep(0.5)
+        return n
+"""
+
+
+def test_logs_follow_a_local_run_from_another_process(project: Any, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    wf = str(project({"slow_mod.py": SLOW}) / "slow_mod.py")
+    env = {**os.environ, "PACK_STORE": (tmp_path / "live").as_uri()}
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "pack", "run", wf, "slow", "--n", "8"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        run_id = None
+        deadline = time.monotonic() + 60
+        while run_id is None and time.monotonic() < deadline:
+            listed = subprocess.run(
+                [sys.executable, "-m", "pack", "runs", "-o", "json"],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            found = json.loads(listed.stdout)
+            run_id = found[0]["id"] if found else None
+            time.sleep(0.2)
+        assert run_id is not None
+        follow = subprocess.run(
+            [sys.executable, "-m", "pack", "logs", "--follow", run_id],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert follow.returncode == 0, follow.stderr
+        ticks = [ln for ln in follow.stdout.splitlines() if ln.startswith("tick")]
+        assert ticks == [f"tick {i}" for i in range(8)]
+        assert runner.wait(timeout=60) == 0
+    finally:
+        runner.kill()

@@ -98,11 +98,7 @@ class File(_Ref):
         return open(self.path, mode, **kwargs)  # noqa: SIM115 - the caller closes it
 
     def _download(self, url: str, into: Path) -> Path:
-        from pack.packager.store import download_url
-
-        dest = into / (PurePosixPath(url).name or "file")
-        download_url(url, dest)
-        return dest
+        return download_file(url, into)
 
 
 class Directory(_Ref):
@@ -121,19 +117,39 @@ class Directory(_Ref):
         return sorted(p for p in root.rglob("*") if p.is_file() and p.name != MANIFEST)
 
     def _download(self, url: str, into: Path) -> Path:
-        from pack.packager.store import download_url, read_url
+        return download_directory(url, into)
 
-        dest = into / (PurePosixPath(url.rstrip("/")).name or "dir")
-        manifest = json.loads(read_url(f"{url.rstrip('/')}/{MANIFEST}"))
-        dest.mkdir(parents=True)
-        for rel in manifest["files"]:
-            parts = PurePosixPath(rel).parts
-            if not parts or rel.startswith("/") or ".." in parts:
-                raise ValueError(f"{url}: manifest entry {rel!r} escapes the directory")
-            target = dest.joinpath(*parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            download_url(f"{url.rstrip('/')}/{rel}", target)
-        return dest
+
+def _local_name(url: str, fallback: str) -> str:
+    """The last part of a URL as a file name in a folder of ours (never '..' or '.')."""
+    name = PurePosixPath(url.rstrip("/")).name
+    return name if name not in ("", ".", "..") else fallback
+
+
+def download_file(url: str, into: Path) -> Path:
+    """A stored File, fetched to `into/<its name>`."""
+    from pack.packager.store import download_url
+
+    dest = into / _local_name(url, "file")
+    download_url(url, dest)
+    return dest
+
+
+def download_directory(url: str, into: Path) -> Path:
+    """A stored Directory, fetched to `into/<its name>/` file by file, as its manifest lists."""
+    from pack.packager.store import download_url, read_url
+
+    dest = into / _local_name(url, "dir")
+    manifest = json.loads(read_url(f"{url.rstrip('/')}/{MANIFEST}"))
+    dest.mkdir(parents=True)
+    for rel in manifest["files"]:
+        parts = PurePosixPath(rel).parts
+        if not parts or rel.startswith("/") or ".." in parts:
+            raise ValueError(f"{url}: manifest entry {rel!r} escapes the directory")
+        target = dest.joinpath(*parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        download_url(f"{url.rstrip('/')}/{rel}", target)
+    return dest
 
 
 def _blob_literal(uri: str, multipart: bool, fmt: str = "") -> Literal:
