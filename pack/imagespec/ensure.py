@@ -230,37 +230,10 @@ def build_cache_ref(build_cache: str, name: str) -> ImageRef:
 
 
 def runtime_wheel(dest: Path, cache_dir: Path | None) -> Path:
-    """This checkout's wheel, or for an installed release `pack=={version}` from the index."""
-    from pack import __version__
-    from pack.runtime import build_runtime_wheel, source_checkout
+    """The running pack as a wheel (from its checkout or its installed files; never an index)."""
+    from pack.runtime import build_runtime_wheel
 
-    if source_checkout() is not None:
-        return build_runtime_wheel(dest, cache_dir=cache_dir)
-    import subprocess
-    import sys
-
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "--only-binary",
-            ":all:",
-            "--quiet",
-            "-d",
-            str(dest),
-            f"pack=={__version__}",
-        ],
-        capture_output=True,
-        text=True,
-    )
-    wheels = sorted(dest.glob("pack-*.whl"))
-    if proc.returncode != 0 or not wheels:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
-        raise BuildError(f"cannot download the pack runtime pack=={__version__}:\n{tail}")
-    return wheels[0]
+    return build_runtime_wheel(dest, cache_dir=cache_dir)
 
 
 def ensure_all(
