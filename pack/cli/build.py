@@ -84,6 +84,8 @@ def _dry_run(specs: dict[str, Any], config: Config, as_json: bool) -> None:
     for wave in plan(specs):
         for node in wave:
             r = resolve(node.spec, defaults, cache)
+            for warning in r.warnings:
+                click.echo(f"pack: warning: {warning}", err=True)
             files = sorted(df.context_files(r))
             if df.needs_runtime_wheel(r):
                 files.append(f"{df.RUNTIME_WHEEL_DIR}/pack-*.whl")
@@ -165,7 +167,12 @@ def command(
             secret_sources=secret_sources,
             jobs=jobs,
         )
-        outcomes = ensure_all(specs, defaults_from_config(config), ensurer)
+        outcomes = ensure_all(
+            specs,
+            defaults_from_config(config),
+            ensurer,
+            on_warning=lambda m: click.echo(f"pack: warning: {m}", err=True),
+        )
     finally:
         progress.close()
     if output == "json":

@@ -24,6 +24,7 @@ def command(file: Path, explain: bool, output: str) -> None:
     from pack.imagespec.hashing import (
         ResolvedSpec,
         canonical_inputs,
+        copy_warnings,
         defaults_from_config,
         resolve,
     )
@@ -34,11 +35,16 @@ def command(file: Path, explain: bool, output: str) -> None:
     defaults = defaults_from_config(config)
     cache: dict[int, ResolvedSpec] = {}
     rows: list[dict[str, Any]] = []
+    warned: set[str] = set()
     for variable, spec in specs.items():
         try:
             resolved = resolve(spec, defaults, cache)
         except SpecError as exc:
             raise SpecError(f"{file}: {variable}: {exc.message}") from None
+        for warning in copy_warnings(resolved):
+            if warning not in warned and output != "json":
+                click.echo(f"pack: warning: {warning}", err=True)
+            warned.add(warning)
         ref = resolved.ref
         row: dict[str, Any] = {
             "variable": variable,
@@ -47,8 +53,15 @@ def command(file: Path, explain: bool, output: str) -> None:
             "tag": ref.tag,
             "digest": str(resolved.digest),
         }
+        if resolved.warnings:
+            row["warnings"] = list(resolved.warnings)
         if explain:
             row["inputs"] = canonical_inputs(resolved)
+            # Not hashed: what copy= left out, and why (as `pack package --list` says it).
+            row["left_out"] = [
+                {"path": x.path + ("/" if x.is_dir else ""), "reason": x.reason}
+                for x in resolved.left_out
+            ]
         rows.append(row)
 
     if output == "json":
@@ -60,3 +73,5 @@ def command(file: Path, explain: bool, output: str) -> None:
         if explain:
             click.echo(f"# {row['digest']} = sha256(salt + canonical JSON of:)")
             click.echo(json.dumps(row["inputs"], indent=2, sort_keys=True, ensure_ascii=False))
+            for x in row["left_out"]:
+                click.echo(f"# left out of copy: {x['path']}  ({x['reason']})")

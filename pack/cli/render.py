@@ -62,7 +62,9 @@ def command(
         plan = plan_bundle(source, copy, config, follow_links=follow_links)
         url = open_store(config.store_url).url(bundle_key(plan.digest, config.compression))
         bundle = BundleInfo(url, str(plan.digest))
-    image = image_for(task.image, config)
+    image = image_for(
+        task.image, config, on_warning=lambda m: click.echo(f"pack: warning: {m}", err=True)
+    )
     base = None
     if config.pod_template is not None:  # the cluster default, as `pack run` merges it
         from pack.launcher.podtemplate_file import load_pod_template

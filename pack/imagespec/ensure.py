@@ -242,11 +242,17 @@ def ensure_all(
     ensurer: ImageEnsurer,
     *,
     on_done: Callable[[Outcome], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
 ) -> list[Outcome]:
-    """Every spec in dependency order; a failed base fails its dependents without building."""
+    """Every spec in dependency order; a failed base fails its dependents without building.
+    `on_warning` hears each spec's copy= warnings (left-out secrets) before anything runs."""
     waves = plan(specs)
     cache: dict[int, ResolvedSpec] = {}
     resolved = {id(n): resolve(n.spec, defaults, cache) for wave in waves for n in wave}
+    if on_warning is not None:
+        for r in resolved.values():
+            for warning in r.warnings:
+                on_warning(warning)
     failed: set[int] = set()
     outcomes: list[Outcome] = []
 

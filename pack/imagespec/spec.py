@@ -114,6 +114,8 @@ class ImageSpec:
     tag_format: str | None = None
     builder: str | None = None
     runtime: bool = True
+    # copy= entries: list what symlinks leaving the spec's folder point to (else refused).
+    follow_links: bool = False
     base_dir: Path | None = None
 
     def __repr__(self) -> str:
@@ -320,8 +322,9 @@ def _validate(spec: ImageSpec) -> None:
     if tag_format is not None:
         check_tag_format(tag_format, prefix=f"{c.prefix}: tag_format")
     c.opt_str("builder")
-    if not isinstance(spec.runtime, bool):
-        raise c.fail("runtime", f"expected True or False, got {spec.runtime!r}")
+    for flag in ("runtime", "follow_links"):
+        if not isinstance(getattr(spec, flag), bool):
+            raise c.fail(flag, f"expected True or False, got {getattr(spec, flag)!r}")
     if spec.base_dir is not None and not isinstance(spec.base_dir, (str, Path)):
         raise c.fail("base_dir", f"expected a path, got {spec.base_dir!r}")
 

@@ -9,6 +9,7 @@ local backend never pulls it; remote backends need it built and pushed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,11 +27,14 @@ class ImageChoice:
     spec: Any = None  # the ImageSpec, when the image comes from one
 
 
-def image_for(task_image: Any, config: Config) -> ImageChoice:
-    """Pure apart from reading the spec's files (requirements, copy) to hash them."""
+def image_for(
+    task_image: Any, config: Config, *, on_warning: Callable[[str], None] | None = None
+) -> ImageChoice:
+    """Pure apart from reading the spec's files (requirements, copy) to hash them.
+    `on_warning` hears what the spec's copy= left out that looks like a secret."""
     if isinstance(task_image, str):
         return ImageChoice(task_image)
-    from pack.imagespec.hashing import defaults_from_config, resolve
+    from pack.imagespec.hashing import copy_warnings, defaults_from_config, resolve
     from pack.imagespec.spec import ImageSpec
 
     if task_image is None:
@@ -38,4 +42,7 @@ def image_for(task_image: Any, config: Config) -> ImageChoice:
             return ImageChoice(config.default_image)
         task_image = ImageSpec(name=DEFAULT_SPEC_NAME)
     resolved = resolve(task_image, defaults_from_config(config))
+    if on_warning is not None:
+        for warning in copy_warnings(resolved):
+            on_warning(warning)
     return ImageChoice(str(resolved.ref), resolved.digest, task_image)

@@ -331,7 +331,7 @@ def run(
                 compression=config.compression,
             )
     with timings.phase("image"):
-        image: ImageChoice = image_for(task.image, config)
+        image: ImageChoice = image_for(task.image, config, on_warning=on_warning)
         image_info: dict[str, Any] = {}
         if prepare_image is not None:  # remote backends: built or reused, pinned by digest
             image, image_info = prepare_image(image)
