@@ -71,5 +71,11 @@ class LaunchError(PackError):
     """A run could not be started or followed on its backend."""
 
 
+class Interrupted(PackError):
+    """Stopped by Ctrl-C or SIGTERM after cleaning up; the message says what was stopped."""
+
+    exit_code = 130
+
+
 class TaskFailed(PackError):
     """The user's task ran and failed; the message carries its traceback."""

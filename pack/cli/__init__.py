@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 if TYPE_CHECKING:
     from pack.errors import PackError
+    from pack.interrupts import Stop
 
 # name -> (module, attribute, one-line help shown by `pack --help` without importing the module)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -62,6 +63,10 @@ def verbose_option() -> click.Option:
     )
 
 
+class _Stopped(Exception):
+    """A KeyboardInterrupt on its way through click to `main`."""
+
+
 class LazyGroup(click.Group):
     """Subcommands imported on use; each also takes -v (`pack build -v spec.py` as well
     as `pack -v build spec.py`)."""
@@ -78,6 +83,13 @@ class LazyGroup(click.Group):
         if not any(p.name == "verbose" for p in command.params):
             command.params.append(verbose_option())
         return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            # click would print an empty line and raise Abort; main prints one line.
+            raise _Stopped() from None
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
@@ -116,23 +128,41 @@ def report(exc: PackError, verbose: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> Any:
-    """Console-script entry: maps PackError to a one-line message and its exit code."""
-    from pack.errors import PackError
+    """Console-script entry: maps PackError to a one-line message and its exit code.
+
+    Ctrl-C or SIGTERM anywhere below: the work unwinds through its cleanup (nothing half
+    written stays visible), then one line and exit 130 (143 for SIGTERM)."""
+    from pack.interrupts import stop_on_signals
+
+    with stop_on_signals() as stop:
+        try:
+            return _main(argv, stop)
+        except KeyboardInterrupt:  # arrived while an error was being reported
+            stopped(stop, stop.word)
+
+
+def _main(argv: list[str] | None, stop: Stop) -> Any:
+    from pack.errors import Interrupted, PackError
 
     state = CliState()
     try:
         return cli.main(args=argv, prog_name="pack", standalone_mode=False, obj=state)
+    except Interrupted as exc:  # a backend says what it stopped
+        stopped(stop, exc.message)
     except PackError as exc:
         report(exc, state.verbose)
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(130)
+    except (KeyboardInterrupt, click.exceptions.Abort, _Stopped):
+        stopped(stop, stop.word)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
-        sys.exit(130)
+
+
+def stopped(stop: Stop, message: str) -> NoReturn:
+    # On a terminal the line starts after the echoed ^C.
+    lead = "\n" if sys.stderr.isatty() else ""
+    click.echo(f"{lead}pack: {message}", err=True)
+    sys.exit(stop.exit_code)

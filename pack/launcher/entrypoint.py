@@ -347,7 +347,22 @@ def _read_fetch_timing(env: dict[str, str] | os._Environ[str]) -> dict[str, floa
     return {"fast_execute_start": start, "fetch_start": fetch_start, "fetch_end": fetch_end}
 
 
-def run_task(
+def run_task(**args: Any) -> dict[str, float]:
+    """Load, run, write outputs (`_run_task_in`'s arguments) in a working folder of the
+    task's own (`pack-task-*`, downloaded inputs, File.new), removed however it ends:
+    outputs are uploaded by then. Raises Failure; returns marks for timings.json."""
+    import shutil
+    import tempfile
+
+    work = Path(tempfile.mkdtemp(prefix="pack-task-"))
+    try:
+        return _run_task_in(work, **args)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run_task_in(
+    work: Path,
     *,
     inputs_url: str,
     output_prefix: str,
@@ -357,9 +372,6 @@ def run_task(
     name: str,
     env: dict[str, str] | os._Environ[str],
 ) -> dict[str, float]:
-    """Load, run, write outputs. Raises Failure; returns wall-clock marks for timings.json."""
-    import tempfile
-
     from flyteidl.core.literals_pb2 import LiteralMap
 
     from pack.errors import StoreError
@@ -371,7 +383,6 @@ def run_task(
     from pack.packager.store import read_url, write_url
 
     marks = {"execute_start": _STARTED, **_read_fetch_timing(env)}
-    work = Path(tempfile.mkdtemp(prefix="pack-task-"))
     tctx = TypeContext(raw_output_prefix=raw_prefix, local_dir=work / "inputs")
     data = _step("read inputs", lambda: read_url(inputs_url), user=False, recoverable=True)
     try:
@@ -494,11 +505,19 @@ def execute(argv: Sequence[str]) -> NoReturn:
 
 
 def _guard(fn: Callable[[Sequence[str]], NoReturn], prog: str, argv: Sequence[str]) -> NoReturn:
-    try:
-        fn(argv)
-    except UsageFailure as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        sys.exit(EXIT_SYSTEM)
+    """Usage errors as one line; SIGINT/SIGTERM (a pod being deleted, the local backend
+    stopping its task) unwind through the cleanup, then one line and 128 + signal."""
+    from pack.interrupts import stop_on_signals
+
+    with stop_on_signals() as stop:
+        try:
+            fn(argv)
+        except UsageFailure as exc:
+            print(f"{prog}: error: {exc}", file=sys.stderr)
+            sys.exit(EXIT_SYSTEM)
+        except KeyboardInterrupt:
+            print(f"{prog}: {stop.word}", file=sys.stderr)
+            sys.exit(stop.exit_code)
 
 
 def fast_execute_main(argv: Sequence[str] | None = None) -> NoReturn:

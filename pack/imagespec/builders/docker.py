@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from pack.config import Config
 
 TAIL_LINES = 25
+STOP_GRACE_SECONDS = 10.0
 ENGINE_TTL = 600  # seconds a detected engine (CLI kind, network) is trusted
 
 
@@ -69,11 +70,22 @@ def run_streaming(
         raise BuildError(f"docker CLI not found: {argv[0]}") from None
     kept: deque[str] = deque(maxlen=2000)
     assert proc.stdout is not None
-    for raw in proc.stdout:
-        line = raw.rstrip("\n")
-        kept.append(line)
-        if on_line is not None:
-            on_line(line)
+    try:
+        for raw in proc.stdout:
+            line = raw.rstrip("\n")
+            kept.append(line)
+            if on_line is not None:
+                on_line(line)
+    except BaseException:
+        # Ctrl-C or SIGTERM to pack alone: the CLI is told to cancel (a build, a push)
+        # rather than left running with nobody reading its output.
+        proc.terminate()
+        try:
+            proc.wait(timeout=STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        raise
     return CommandResult(proc.wait(), tuple(kept))
 
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from pack.errors import LaunchError
+from pack.errors import Interrupted, LaunchError
 
 if TYPE_CHECKING:
     from pack.launcher.execution import Execution
@@ -62,7 +62,7 @@ class RunHandle:
     namespace: str | None = None
 
 
-class RunInterrupted(LaunchError):
+class RunInterrupted(LaunchError, Interrupted):
     """Ctrl-C during an attempt: the backend stopped what it started; the message says
     what was stopped and where the partial run lives."""
 

@@ -5,12 +5,20 @@ with the container's env, in a fresh temporary directory (standing for the
 container's working dir), with PYTHONPATH removed from the inherited environment:
 the task imports only what the bundle (or the installed environment) holds, never
 the user's working tree. The image is not used; this machine's Python is.
+
+Like a container, the process has a filesystem of its own that goes away with it:
+its TMPDIR is inside that directory, which is removed however the attempt ends. It
+runs in a session of its own, so a Ctrl-C at the terminal reaches pack only; pack
+stops it as Kubernetes stops a container (SIGTERM, a grace period, then SIGKILL to
+its whole process group), on Ctrl-C and on a timeout alike.
 """
 
 from __future__ import annotations
 
 import collections
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -20,7 +28,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from pack.errors import LaunchError
-from pack.launcher.backends.base import AttemptResult, Backend
+from pack.launcher.backends.base import AttemptResult, Backend, RunInterrupted
 from pack.launcher.entrypoint import program_for
 from pack.launcher.podspec import container_env, manifest_of, primary_container
 
@@ -29,6 +37,7 @@ if TYPE_CHECKING:
     from pack.launcher.execution import Execution
 
 LOG_TAIL_LINES = 200
+STOP_GRACE_SECONDS = 10.0
 # Never passed to the task: they would import from the user's tree or pin pack's own state.
 _DROPPED_ENV = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV_PROMPT")
 
@@ -66,6 +75,8 @@ class LocalBackend(Backend):
         workdir = Path(
             tempfile.mkdtemp(prefix=f"pack-{execution.id}-{execution.attempt}-", dir=self.work_root)
         )
+        (workdir / "tmp").mkdir()
+        env["TMPDIR"] = str(workdir / "tmp")
         deadline = (pod.get("spec") or {}).get("activeDeadlineSeconds")
         tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL_LINES)
         started = time.time()
@@ -79,22 +90,28 @@ class LocalBackend(Backend):
                 stderr=subprocess.STDOUT,
                 text=True,
                 errors="replace",
+                start_new_session=True,
             )
         except OSError as exc:
             shutil.rmtree(workdir, ignore_errors=True)
             raise LaunchError(f"cannot start {argv[0]}: {exc.strerror or exc}") from None
-        reader = threading.Thread(target=self._pump, args=(proc.stdout, tail), daemon=True)
+        muted = threading.Event()
+        reader = threading.Thread(target=self._pump, args=(proc.stdout, tail, muted), daemon=True)
         reader.start()
         reason = None
         try:
             code = proc.wait(timeout=deadline)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            code = proc.wait()
+            code = stop_process_group(proc)
             reason = "DeadlineExceeded"
+        except KeyboardInterrupt:
+            muted.set()  # what the task prints while it stops is not the user's business
+            stop_process_group(proc)
+            raise RunInterrupted(
+                f"interrupted: stopped the task; the partial run is under {execution.run_prefix}"
+            ) from None
         except BaseException:
-            proc.kill()
-            proc.wait()
+            stop_process_group(proc)
             raise
         finally:
             reader.join(timeout=5)
@@ -104,7 +121,7 @@ class LocalBackend(Backend):
         ok = code == 0 and reason is None
         message = None
         if reason == "DeadlineExceeded":
-            message = f"the task ran longer than its timeout of {deadline}s and was killed"
+            message = f"the task ran longer than its timeout of {deadline}s and was stopped"
         elif code != 0:
             reason = "Error"
             message = f"exit code {code}"
@@ -120,13 +137,33 @@ class LocalBackend(Backend):
             details={"workdir": str(workdir)},
         )
 
-    def _pump(self, stream: Any, tail: collections.deque[str]) -> None:
+    def _pump(self, stream: Any, tail: collections.deque[str], muted: threading.Event) -> None:
         for line in stream:
             tail.append(line)
-            if self.log_sink is not None:
+            if self.log_sink is not None and not muted.is_set():
                 self.log_sink.write(line)
                 self.log_sink.flush()
         stream.close()
+
+
+def stop_process_group(proc: subprocess.Popen[str], grace: float = STOP_GRACE_SECONDS) -> int:
+    """SIGTERM to the process group `proc` leads (its own session), up to `grace` seconds
+    for it to clean up and exit, then SIGKILL to whatever of the group is left."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, None)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            code = proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+        try:  # children of the task that outlived it
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        return code
+    raise AssertionError("unreachable: wait(None) returns")
 
 
 def open_backend(
