@@ -119,3 +119,54 @@ def test_interrupted_build_is_cancelled_and_leaves_nothing(
     assert RegistryClient().exists(ref) is False
     record = Path(env["PACK_CACHE_DIR"]) / "image-record.json"
     assert not record.exists() or str(ref) not in record.read_text()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupted_docker_run_removes_its_container(
+    tmp_path: Path, registry, base_image: str, docker_engine, s3_env, signum: int
+) -> None:  # type: ignore[no-untyped-def]
+    from .test_remote_docker import PASS_ENV, make_project
+
+    project = make_project(tmp_path, registry, base_image, docker_engine, s3_env, {})
+    task = f"nap_{uuid.uuid4().hex[:8]}"
+    with open(project.root / "wf.py", "a") as wf:
+        wf.write(
+            f"\n\n@task(image=image)\ndef {task}(x: int) -> int:\n"
+            "    import time\n\n    print('napping', flush=True)\n    time.sleep(300)\n"
+            "    return x\n"
+        )
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    label = f"pack.dev/task={task}"
+
+    def containers(*flags: str) -> list[str]:
+        out = docker_engine.run("ps", *flags, "-q", "--filter", f"label={label}").stdout
+        return out.split()
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pack", "run", "--copy", "all", "--backend", "docker"]
+        + ["--store", project.store, *PASS_ENV, "wf.py", task, "--x", "1"],
+        cwd=project.root,
+        env={**project.env, "TMPDIR": str(tmp)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert _wait(lambda: bool(containers()), 600), "the container never started"
+        time.sleep(1)
+        if signum == signal.SIGINT:
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 128 + signum, err
+    assert "Traceback" not in err
+    stops = [line for line in err.splitlines() if line.startswith("pack: ")]
+    assert len(stops) == 1 and stops[0].startswith("pack: interrupted: stopped container"), err
+    assert containers("-a") == []
+    assert list(tmp.iterdir()) == []
