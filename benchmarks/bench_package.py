@@ -1,8 +1,10 @@
 """pack package vs flytekit's fast_package on a generated ~3,000-file / ~80 MB tree.
 
-Prints, in one run: pack cold (fresh stat cache, fresh store), pack on the unchanged
-tree (same cache: no hashing, no tar, no upload), the same two through the `pack`
-CLI as a user runs it, and flytekit's fast_package (copy all) on the same tree.
+Prints, in one run: pack cold (fresh stat cache, fresh store) with zstd (its default)
+and with gzip (what flytekit writes, so the compressors are compared like for like),
+pack on the unchanged tree (same cache: no hashing, no tar, no upload), the same two
+through the `pack` CLI as a user runs it, and flytekit's fast_package (copy all) on the
+same tree.
 flytekit lives only in a venv this script creates for itself; pack never depends on it.
 
     python benchmarks/bench_package.py [--keep DIR] [--flytekit-venv DIR]
@@ -162,18 +164,29 @@ def main() -> None:
             for name in files:
                 os.utime(os.path.join(dirpath, name), (old, old))
 
-        def pack_once(cache: Path, store: Path) -> tuple[float, BundleRef | None]:
+        def pack_once(
+            cache: Path, store: Path, compression: str = "zstd"
+        ) -> tuple[float, BundleRef | None]:
             t0 = time.perf_counter()
             ref = package_and_publish(
-                tree, "all", None, store.as_uri(), cache_dir=cache, on_warning=lambda m: None
+                tree,
+                "all",
+                None,
+                store.as_uri(),
+                cache_dir=cache,
+                compression=compression,
+                on_warning=lambda m: None,
             )
             return time.perf_counter() - t0, ref
 
         cold, ref = pack_once(work / "cache1", work / "store1")
         warm, ref2 = pack_once(work / "cache1", work / "store1")
-        assert ref is not None and ref2 is not None
-        assert ref.uploaded and not ref2.uploaded
+        cold_gz, ref_gz = pack_once(work / "cache3", work / "store3", "gzip")
+        assert ref is not None and ref2 is not None and ref_gz is not None
+        assert ref.uploaded and not ref2.uploaded and ref_gz.uploaded
+        assert ref_gz.digest == ref.digest  # same tree, same name: only the archive differs
         bundle = Path(ref.url.removeprefix("file://"))
+        bundle_gz = Path(ref_gz.url.removeprefix("file://"))
 
         env = {
             **os.environ,
@@ -192,9 +205,11 @@ def main() -> None:
         )
 
         print(
-            f"pack bundle: {ref.files} files, {ref.bytes / 1e6:.1f} MB -> {bundle.stat().st_size / 1e6:.1f} MB zstd"
+            f"pack bundle: {ref.files} files, {ref.bytes / 1e6:.1f} MB -> "
+            f"{bundle.stat().st_size / 1e6:.1f} MB zstd, {bundle_gz.stat().st_size / 1e6:.1f} MB gzip"
         )
         print(f"pack cold      (in-process, fresh cache + store): {cold:7.3f} s")
+        print(f"pack cold gzip (in-process, fresh cache + store): {cold_gz:7.3f} s")
         print(f"pack unchanged (in-process, same cache, no upload): {warm:7.3f} s")
         print(f"pack cold      (`pack package` CLI, whole process): {cli_cold:7.3f} s")
         print(f"pack unchanged (`pack package` CLI, whole process): {cli_warm:7.3f} s")
@@ -207,6 +222,9 @@ def main() -> None:
             )
             print(
                 f"ratio flytekit / pack cold (in-process): {fk['package'] / cold:5.1f}x   (target >= 5x)"
+            )
+            print(
+                f"ratio flytekit / pack cold gzip (in-process, both gzip): {fk['package'] / cold_gz:5.1f}x"
             )
             print(f"ratio flytekit / pack cold (CLI):        {fk['package'] / cli_cold:5.1f}x")
         print(
