@@ -54,6 +54,9 @@ class Config:
     compression: str = "zstd"
     max_bundle_bytes: int = 1_000_000_000
     s3_endpoint_url: str | None = None
+    # Seconds to wait for a store or registry to connect and for each read before the
+    # request counts as failed (and is retried); None: boto3's 60 s, the registry's 30 s.
+    network_timeout: float | None = None
     # Runs
     backend: str = "local"
     project: str = "default"
@@ -79,6 +82,7 @@ class Config:
 _FIELDS = {f.name: f for f in dataclasses.fields(Config) if f.name != "project_root"}
 _PATH_FIELDS = {"cache_dir", "build_ca_bundle", "docker_config", "kubeconfig", "pod_template"}
 _INT_FIELDS = {"record_ttl_seconds", "max_bundle_bytes"}
+_FLOAT_FIELDS = {"network_timeout"}
 _TUPLE_FIELDS = {"insecure_registries"}
 _ENDPOINT_FIELDS = {"s3_endpoint_url"}
 _CHOICES = {
@@ -114,6 +118,16 @@ def _coerce(name: str, value: Any, origin: str, base: Path | None) -> Any:
         if number <= 0:
             raise ConfigError(f"{origin}: {name} must be positive, got {value!r}")
         return number
+    if name in _FLOAT_FIELDS:
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            seconds = float("nan")
+        if isinstance(value, bool) or not 0 < seconds < float("inf"):
+            raise ConfigError(
+                f"{origin}: {name} must be a positive number of seconds, got {value!r}"
+            )
+        return seconds
     if name in _TUPLE_FIELDS:
         if isinstance(value, str):
             items = [v.strip() for v in value.split(",") if v.strip()]

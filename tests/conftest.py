@@ -20,8 +20,10 @@ def _isolated_cache(
 def _no_process_s3_endpoint() -> object:
     """The S3 endpoint is one setting per process (`use_s3_endpoint`): a test that
     set one (or ran a CLI command that did) must not hand it to the next test."""
-    from pack.packager.store import use_s3_endpoint
+    from pack.packager.store import use_network_timeout, use_s3_endpoint
 
     use_s3_endpoint(None)
+    use_network_timeout(None)
     yield
     use_s3_endpoint(None)
+    use_network_timeout(None)

@@ -51,10 +51,11 @@ def config_from(**overrides: Any) -> Config:
     """The one place the CLI reads the environment and the working directory. The S3
     endpoint configured there is the one every store access of the command uses."""
     from pack.atomic import private_dir
-    from pack.packager.store import use_s3_endpoint
+    from pack.packager.store import use_network_timeout, use_s3_endpoint
 
     config = load_config(Path.cwd(), os.environ, overrides)
     use_s3_endpoint(config.s3_endpoint_url)
+    use_network_timeout(config.network_timeout)
     private_dir(config.cache_dir)  # before any command writes below it
     return config
 

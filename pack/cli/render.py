@@ -70,7 +70,11 @@ def command(
         from pack.launcher.podtemplate_file import load_pod_template
 
         base = load_pod_template(config.pod_template)
-    options = RenderOptions(base_template=base, s3_endpoint_url=config.s3_endpoint_url)
+    options = RenderOptions(
+        base_template=base,
+        s3_endpoint_url=config.s3_endpoint_url,
+        network_timeout=config.network_timeout,
+    )
     execution = Execution(new_execution_id(), config.project, config.domain, config.store_url)
     pod = render_manifest(
         task,

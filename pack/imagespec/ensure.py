@@ -28,7 +28,7 @@ from pack.imagespec.hashing import ResolveDefaults, ResolvedSpec, resolve
 from pack.imagespec.plan import Node, plan
 from pack.imagespec.record import ImageRecord
 from pack.imagespec.ref import ImageRef
-from pack.imagespec.registry import RegistryClient
+from pack.imagespec.registry import DEFAULT_TIMEOUT, HttpTransport, RegistryClient
 from pack.imagespec.spec import ImageSpec
 
 if TYPE_CHECKING:
@@ -316,6 +316,7 @@ def ensurer_from_config(
         registry=RegistryClient(
             credentials=DockerCredentials(default_config_path(docker_dir, home)),
             insecure=config.insecure_registries,
+            transport=HttpTransport(timeout=config.network_timeout or DEFAULT_TIMEOUT),
         ),
         record=ImageRecord.in_cache(config.cache_dir, config.record_ttl_seconds),
         builder=make_builder,

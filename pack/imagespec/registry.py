@@ -56,6 +56,8 @@ _USER_AGENT = "pack-registry/1"
 CHUNK_SIZE = 8 << 20
 # Blobs copied at once; each holds at most one chunk.
 COPY_JOBS = 4
+# Seconds to connect and for each read (Config.network_timeout overrides it).
+DEFAULT_TIMEOUT = 30.0
 
 BlobStatus = Literal["present", "mounted", "uploaded"]
 
@@ -320,7 +322,7 @@ class _Streamed(io.RawIOBase):
 class HttpTransport:
     """Keep-alive http.client connections, one per (thread, scheme, host)."""
 
-    def __init__(self, timeout: float = 30.0) -> None:
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.timeout = timeout
         self._local = threading.local()
 

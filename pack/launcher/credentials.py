@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pack.errors import UsageError
-from pack.packager.store import ENV_S3_ENDPOINT
+from pack.packager.store import ENV_NETWORK_TIMEOUT, ENV_S3_ENDPOINT
 
 # Names (never values) of the env entries that came from --pass-env.
 PASS_ENV_ANNOTATION = "pack.dev/pass-env"
@@ -66,7 +66,11 @@ def pod_credentials(
     for name in pass_env:
         if not _ENV_NAME.match(name):
             raise UsageError(f"--pass-env {name!r}: not a variable name (letters, digits, _)")
-        if name.startswith("PACK_EXECUTION") or name in ("PACK_ATTEMPT", ENV_S3_ENDPOINT):
+        if name.startswith("PACK_EXECUTION") or name in (
+            "PACK_ATTEMPT",
+            ENV_S3_ENDPOINT,
+            ENV_NETWORK_TIMEOUT,
+        ):
             raise UsageError(f"--pass-env {name}: pack sets this variable in the pod itself")
         if name not in environ:
             raise UsageError(

@@ -159,11 +159,22 @@ def ensure_bundle(
 
 
 def use_pod_store_settings(env: Mapping[str, str]) -> None:
-    """The S3 endpoint the pod was rendered with (`PACK_S3_ENDPOINT_URL`), for every store
-    access of this process: bundle, inputs, outputs, errors, timings, File values."""
-    from pack.packager.store import ENV_S3_ENDPOINT, use_s3_endpoint
+    """The S3 endpoint and network timeout the pod was rendered with
+    (`PACK_S3_ENDPOINT_URL`, `PACK_NETWORK_TIMEOUT`), for every store access of this
+    process: bundle, inputs, outputs, errors, timings, File values."""
+    from pack.packager.store import (
+        ENV_NETWORK_TIMEOUT,
+        ENV_S3_ENDPOINT,
+        use_network_timeout,
+        use_s3_endpoint,
+    )
 
     use_s3_endpoint(env.get(ENV_S3_ENDPOINT) or None)
+    try:
+        seconds: float | None = float(env.get(ENV_NETWORK_TIMEOUT) or 0) or None
+    except ValueError:  # pack writes a number there; anything else leaves the default
+        seconds = None
+    use_network_timeout(seconds if seconds and seconds > 0 else None)
 
 
 def _marker_says(marker: Path, url: str) -> bool:

@@ -26,7 +26,7 @@ from pack.launcher.accelerators import DEFAULT_NODE_LABEL, scheduling
 from pack.launcher.context import ENV_ATTEMPT, ENV_DOMAIN, ENV_EXECUTION_ID, ENV_PROJECT, ENV_TASK
 from pack.launcher.execution import Execution
 from pack.launcher.resources import GPU_RESOURCE
-from pack.packager.store import ENV_S3_ENDPOINT
+from pack.packager.store import ENV_NETWORK_TIMEOUT, ENV_S3_ENDPOINT
 
 if TYPE_CHECKING:
     from kubernetes.client import V1Pod
@@ -102,6 +102,8 @@ class RenderOptions:
     extra_env: Mapping[str, str] = field(default_factory=dict)
     # The S3 endpoint the client uses, handed to the pod's entrypoints (None: boto3's settings).
     s3_endpoint_url: str | None = None
+    # The client's network timeout (seconds), likewise (None: the clients' defaults).
+    network_timeout: float | None = None
     # A cluster default (PodTemplate, V1Pod or manifest dict), merged under the task's template.
     base_template: Any = None
 
@@ -251,6 +253,8 @@ def render_manifest(
     env.update(options.extra_env)
     if options.s3_endpoint_url:
         env[ENV_S3_ENDPOINT] = options.s3_endpoint_url
+    if options.network_timeout:
+        env[ENV_NETWORK_TIMEOUT] = f"{options.network_timeout:g}"
     env.update(
         {
             ENV_EXECUTION_ID: execution.id,

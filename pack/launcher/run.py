@@ -310,10 +310,11 @@ def run(
     `log_capture`: the LogCapture `backend` was opened with as its log sink, so each
     attempt's whole output is kept with the run's record (see run_execution)."""
     from pack.packager.publish import publish_to
-    from pack.packager.store import use_s3_endpoint
+    from pack.packager.store import use_network_timeout, use_s3_endpoint
 
     timings = Timings()
     use_s3_endpoint(config.s3_endpoint_url)
+    use_network_timeout(config.network_timeout)
     total_start = timings.started
     bundle = None
     left_out: tuple[Any, ...] = ()
@@ -392,14 +393,17 @@ def run_execution(
     Python values) are shown in the record; `parent` and `index` (a map_task's element)
     make it a child in a workflow's tree.
     """
-    from pack.packager.store import use_s3_endpoint
+    from pack.packager.store import use_network_timeout, use_s3_endpoint
 
     timings = timings or Timings()
     # Every store access of this execution, and its pod's (through the env render puts
-    # the endpoint in), uses the configured endpoint.
+    # them in), uses the configured endpoint and timeout.
     use_s3_endpoint(config.s3_endpoint_url)
+    use_network_timeout(config.network_timeout)
     options = dataclasses.replace(
-        options or RenderOptions(), s3_endpoint_url=config.s3_endpoint_url
+        options or RenderOptions(),
+        s3_endpoint_url=config.s3_endpoint_url,
+        network_timeout=config.network_timeout,
     )
     result = RunResult(
         execution=execution,

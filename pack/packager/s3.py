@@ -63,7 +63,7 @@ def _boto_errors() -> tuple[type[Exception], ...]:
     return (BotoCoreError, ClientError)
 
 
-_CLIENTS: dict[tuple[str | None, str], Any] = {}
+_CLIENTS: dict[tuple[str | None, float | None, str], Any] = {}
 _CLIENTS_LOCK = threading.Lock()
 
 
@@ -77,21 +77,23 @@ def _aws_settings() -> str:
     return hashlib.sha256(repr(items).encode()).hexdigest()
 
 
-def shared_client(endpoint_url: str | None) -> Any:
-    """One boto3 S3 client per endpoint (and AWS_* settings) per process.
+def shared_client(endpoint_url: str | None, timeout: float | None = None) -> Any:
+    """One boto3 S3 client per endpoint, timeout (None: boto3's 60 s to connect and for
+    each read) and AWS_* settings, per process.
 
     Building one costs ~60-100 ms (a session loads and parses botocore's endpoint
     data); a run reads and writes the store several times, so each S3Store built
     for an object URL reuses it. boto3 clients are thread-safe.
     """
-    key = (endpoint_url, _aws_settings())
+    key = (endpoint_url, timeout, _aws_settings())
     with _CLIENTS_LOCK:
         client = _CLIENTS.get(key)
         if client is None:
             import boto3
             from botocore.config import Config as BotoConfig
 
-            config = BotoConfig(retries={"mode": "standard", "max_attempts": 5})
+            timeouts = {"connect_timeout": timeout, "read_timeout": timeout} if timeout else {}
+            config = BotoConfig(retries={"mode": "standard", "max_attempts": 5}, **timeouts)
             # endpoint_url=None lets boto3 apply its own settings (AWS_ENDPOINT_URL_S3, config file).
             client = boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
             _CLIENTS[key] = client
@@ -107,6 +109,7 @@ class S3Store:
         prefix: str = "",
         *,
         endpoint_url: str | None = None,
+        timeout: float | None = None,
         multipart_threshold: int = MULTIPART_THRESHOLD,
         part_size: int = PART_SIZE,
         client: Any = None,
@@ -114,6 +117,7 @@ class S3Store:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.endpoint_url = endpoint_url
+        self.timeout = timeout
         self.multipart_threshold = multipart_threshold
         self.part_size = part_size
         self._client = client
@@ -123,7 +127,7 @@ class S3Store:
     def client(self) -> Any:
         with self._lock:
             if self._client is None:
-                self._client = shared_client(self.endpoint_url)
+                self._client = shared_client(self.endpoint_url, self.timeout)
             return self._client
 
     def _key(self, key: str) -> str:

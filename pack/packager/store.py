@@ -42,6 +42,25 @@ def s3_endpoint() -> str | None:
     return _s3_endpoint
 
 
+# The variable a pod's container gets when a network timeout is configured.
+ENV_NETWORK_TIMEOUT = "PACK_NETWORK_TIMEOUT"
+# Seconds an S3 store waits to connect and for each read (None: boto3's 60 s); one
+# setting per process like the endpoint, for the same reason.
+_network_timeout: float | None = None
+
+
+def use_network_timeout(seconds: float | None) -> None:
+    """Set the S3 connect/read timeout for this process: the CLI from its Config
+    (`network_timeout`), the entrypoints from the pod's `PACK_NETWORK_TIMEOUT`."""
+    global _network_timeout
+    _network_timeout = seconds or None
+
+
+def network_timeout() -> float | None:
+    """The timeout `use_network_timeout` set, if any."""
+    return _network_timeout
+
+
 @runtime_checkable
 class Store(Protocol):
     """A flat key -> bytes store.
@@ -234,7 +253,7 @@ def _file_root(url: str) -> Path:
 
 def open_store(url: str) -> Store:
     """The store a URL names. boto3 is imported only for s3:// URLs; an S3 store uses
-    the process's endpoint (`use_s3_endpoint`)."""
+    the process's endpoint and timeout (`use_s3_endpoint`, `use_network_timeout`)."""
     scheme = urlparse(url).scheme
     if scheme == "file":
         return FileStore(_file_root(url))
@@ -242,7 +261,7 @@ def open_store(url: str) -> Store:
         from pack.packager.s3 import S3Store, parse_s3_url
 
         bucket, prefix = parse_s3_url(url)
-        return S3Store(bucket, prefix, endpoint_url=_s3_endpoint)
+        return S3Store(bucket, prefix, endpoint_url=_s3_endpoint, timeout=_network_timeout)
     raise StoreError(f"unsupported store URL {url!r}: use {SUPPORTED}")
 
 
@@ -261,7 +280,7 @@ def split_url(url: str) -> tuple[Store, str]:
         if not key or key.endswith("/"):
             raise StoreError(f"URL {url!r} names a folder, not an object")
         folder, _, name = key.rpartition("/")
-        return S3Store(bucket, folder, endpoint_url=_s3_endpoint), name
+        return S3Store(bucket, folder, endpoint_url=_s3_endpoint, timeout=_network_timeout), name
     raise StoreError(f"unsupported URL {url!r}: use {SUPPORTED}")
 
 

@@ -192,6 +192,7 @@ def test_named_variables_and_secrets_reach_the_primary_container_only() -> None:
         (["BAD-NAME"], [], "not a variable name"),
         (["PACK_ATTEMPT"], [], "pack sets this"),
         (["PACK_S3_ENDPOINT_URL"], [], "pack sets this"),
+        (["PACK_NETWORK_TIMEOUT"], [], "pack sets this"),
         ([], ["Bad_Secret"], "not a valid Secret name"),
     ],
 )

@@ -282,3 +282,9 @@ def test_configured_s3_endpoint_reaches_the_pod_env() -> None:
     assert container_env(primary(pod))["PACK_S3_ENDPOINT_URL"] == "http://s3.lan:9000"
     # Not configured: nothing is set, the pod's own boto3 settings decide.
     assert "PACK_S3_ENDPOINT_URL" not in container_env(primary(rendered(plain, bundle=BUNDLE)))
+
+
+def test_configured_network_timeout_reaches_the_pod_env() -> None:
+    pod = rendered(plain, bundle=BUNDLE, options=RenderOptions(network_timeout=2.5))
+    assert container_env(primary(pod))["PACK_NETWORK_TIMEOUT"] == "2.5"
+    assert "PACK_NETWORK_TIMEOUT" not in container_env(primary(rendered(plain, bundle=BUNDLE)))
