@@ -76,8 +76,8 @@ def resolve_task(
     multiple=True,
     metavar="VAR",
     help=(
-        "Put the value of local variable VAR into the pod's env (repeatable; on Kubernetes "
-        "through a per-pod Secret); nothing is passed otherwise."
+        "Put the value of local variable VAR into the task's env (repeatable; on Kubernetes "
+        "through a per-pod Secret); nothing else of your environment is passed, on any backend."
     ),
 )
 @click.option(
@@ -121,6 +121,10 @@ def command(
     task, source, values = resolve_task(file, args, "run")
     if values is None:
         return
+    if config.backend == "local":
+        from pack.launcher.backends.local import refuse_unsupported
+
+        refuse_unsupported(copy=copy, detach=detach, keep=keep, env_from_secret=env_from_secret)
     remote = _remote_setup(config, task, detach, keep, pass_env, env_from_secret)
     # The container's output goes to the terminal and, per attempt, into the run's record.
     capture = LogCapture(sys.stderr)
@@ -173,17 +177,12 @@ def _remote_setup(
     """run() and open_backend() arguments for --backend docker/kubernetes (and the
     default pod template for every backend); remembers, in the cache dir only, how
     this run reaches its store and backend (for `pack status` / `pack logs`)."""
-    from pack.errors import UsageError
     from pack.launcher.execution import new_execution_id
     from pack.launcher.podspec import RenderOptions
     from pack.runs.connection import Connection, write_connection
 
     extra: dict[str, Any] = {"open": {}}
     is_remote = config.backend in ("docker", "kubernetes")
-    if not is_remote and (detach or keep or pass_env or env_from_secret):
-        raise UsageError(
-            "--detach, --keep, --pass-env and --env-from-secret need --backend docker or kubernetes"
-        )
     from pack.launcher.remote import base_template, prepare_image
 
     primary = (task.pod_template.primary_container_name if task.pod_template else None) or "primary"

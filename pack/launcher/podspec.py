@@ -249,7 +249,9 @@ def render_manifest(
     template = task.pod_template or PodTemplate()
     primary = template.primary_container_name
 
-    env = dict(task.env)
+    # Output reaches the streamed log as it is printed, in order with stderr (stdout to a
+    # pipe is block-buffered otherwise); the task's env= may say otherwise.
+    env = {"PYTHONUNBUFFERED": "1", **task.env}
     env.update(options.extra_env)
     if options.s3_endpoint_url:
         env[ENV_S3_ENDPOINT] = options.s3_endpoint_url

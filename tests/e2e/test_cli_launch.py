@@ -3,7 +3,10 @@ checks, local runs that behave like a pod (no servers)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 FLAGS = """
     from pack import task
@@ -160,3 +163,75 @@ def test_one_bad_annotation_leaves_the_other_tasks_runnable(pack: Any, project: 
     assert r.err.startswith("pack: error: task untyped: parameter 'x' has no type hint\nhint: ")
     r = pack("run", wf)  # listing the tasks needs no interface
     assert r.code == 2 and "tasks in this file: good, untyped, weird" in r.err
+
+
+ENV_TASKS = """
+    import os
+
+    from pack import task
+
+
+    @task
+    def env_names() -> list[str]:
+        return sorted(os.environ)
+
+
+    @task
+    def env_value(name: str) -> str:
+        return os.environ.get(name, "<unset>")
+"""
+
+
+def test_a_local_run_gets_a_pods_environment(
+    pack: Any, project: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-for-the-task")
+    monkeypatch.setenv("PYTHONPATH", "/somewhere/else")
+    monkeypatch.setenv("LC_TIME", "C")
+    wf = str(project({"envpod_mod.py": ENV_TASKS}) / "envpod_mod.py")
+    r = pack("run", "-o", "json", wf, "env_names")
+    assert r.code == 0, r.err
+    names = set(r.json()["outputs"]["o0"])
+    assert {"PATH", "HOME", "LC_TIME", "PACK_EXECUTION_ID", "PACK_ATTEMPT"} <= names
+    assert not names & {"AWS_SECRET_ACCESS_KEY", "PACK_CACHE_DIR"}
+    # Besides what the pod's env sets, only what a process needs to run at all.
+    kept = {"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR"}
+    # The renderer's PYTHONUNBUFFERED; pack-fast-execute's bundle path and timings.
+    pod_set = {"PYTHONUNBUFFERED", "PYTHONPATH", "PACK_FETCH_TIMING"}
+    extra = {n for n in names - kept - pod_set if not n.startswith(("LC_", "PACK_"))}
+    assert extra == set()
+    r = pack("run", "-o", "json", wf, "env_value", "--name", "PYTHONPATH")
+    assert "/somewhere/else" not in r.json()["outputs"]["o0"]
+
+
+def test_pass_env_works_on_the_local_backend(
+    pack: Any, project: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MY_TOKEN", "s3cr3t-value")
+    wf = str(project({"envpass_mod.py": ENV_TASKS}) / "envpass_mod.py")
+    r = pack("run", "-o", "json", wf, "env_value", "--name", "MY_TOKEN")
+    assert r.code == 0, r.err
+    assert r.json()["outputs"]["o0"] == "<unset>"
+    r = pack("run", "--pass-env", "MY_TOKEN", "-o", "json", wf, "env_value", "--name", "MY_TOKEN")
+    assert r.code == 0, r.err
+    assert r.json()["outputs"]["o0"] == "s3cr3t-value"
+    assert "s3cr3t-value" not in r.err
+    r = pack("run", "--pass-env", "NOT_SET_ANYWHERE", wf, "env_names")
+    assert r.code == 2 and "--pass-env NOT_SET_ANYWHERE: not set in your environment" in r.err
+
+
+def test_local_refuses_what_it_cannot_do_before_anything_is_written(
+    pack: Any, project: Any, tmp_path: Path
+) -> None:
+    wf = str(project({"envcopy_mod.py": ENV_TASKS}) / "envcopy_mod.py")
+    store = tmp_path / "store-none"
+    r = pack("run", "--copy", "none", "--store", store.as_uri(), wf, "env_names")
+    assert r.code == 2
+    line = _one_error_line(r.err)
+    assert line.startswith("pack: error: --copy none cannot work on the local backend: ")
+    assert "not in the task's image" in line and "--copy auto" in line
+    assert not store.exists()  # no bundle, inputs or run record
+    r = pack("run", "--env-from-secret", "creds", wf, "env_names")
+    assert r.code == 2 and "--env-from-secret needs --backend kubernetes" in r.err
+    r = pack("run", "--detach", wf, "env_names")
+    assert r.code == 2 and "--detach and --keep need --backend docker or kubernetes" in r.err

@@ -231,13 +231,6 @@ def test_copy_auto_leaves_the_asset_out(pack: Any, project: Any) -> None:
     assert "values.csv" in r.err
 
 
-def test_copy_none_imports_nothing_from_the_working_tree(pack: Any, project: Any) -> None:
-    root = project(ML_PROJECT)
-    r = pack("run", "--copy", "none", str(root / "mlwf.py"), "main")
-    assert r.code == 1
-    assert "No module named 'mlwf'" in r.err
-
-
 def test_failing_task_shows_user_traceback_and_exit_code(pack: Any, project: Any) -> None:
     root = project(
         {

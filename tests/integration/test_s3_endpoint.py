@@ -67,6 +67,17 @@ def bucket(s3_server: S3Server) -> str:
     return name
 
 
+# A task gets credentials only when the command names them, on every backend (local too).
+CREDS = (
+    "--pass-env",
+    "AWS_ACCESS_KEY_ID",
+    "--pass-env",
+    "AWS_SECRET_ACCESS_KEY",
+    "--pass-env",
+    "AWS_DEFAULT_REGION",
+)
+
+
 def _env(s3: S3Server, tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {
         k: v
@@ -115,7 +126,7 @@ def test_local_run_with_file_directory_and_array_uses_the_configured_endpoint(
     root = _project(tmp_path)
     env = _env(s3_server, tmp_path, PACK_S3_ENDPOINT_URL=s3_server.endpoint_url)
     store = f"s3://{bucket}/var"
-    run = ("run", "--copy", "all", "--store", store, "-o", "json", "wf.py")
+    run = ("run", "--copy", "all", "--store", store, *CREDS, "-o", "json", "wf.py")
 
     # A File input is uploaded by the client, read in the task; the output File is
     # written by the task and named by URL.
@@ -145,7 +156,18 @@ def test_endpoint_from_pyproject_reaches_the_pod(
     env = _env(s3_server, tmp_path)
     assert "PACK_S3_ENDPOINT_URL" not in env  # the pod learns it from its rendered env only
     proc = _pack(
-        root, env, "run", "--copy", "all", "-o", "json", "wf.py", "shout", "--data", "words.txt"
+        root,
+        env,
+        "run",
+        "--copy",
+        "all",
+        *CREDS,
+        "-o",
+        "json",
+        "wf.py",
+        "shout",
+        "--data",
+        "words.txt",
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     (url,) = json.loads(proc.stdout)["outputs"].values()
@@ -178,14 +200,6 @@ def test_docker_container_gets_the_endpoint(
     )
     for name in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
         project.env.pop(name, None)
-    creds = (
-        "--pass-env",
-        "AWS_ACCESS_KEY_ID",
-        "--pass-env",
-        "AWS_SECRET_ACCESS_KEY",
-        "--pass-env",
-        "AWS_DEFAULT_REGION",
-    )
     proc = project.pack(
         "run",
         "--copy",
@@ -194,7 +208,7 @@ def test_docker_container_gets_the_endpoint(
         "docker",
         "--store",
         project.store,
-        *creds,
+        *CREDS,
         "-o",
         "json",
         "wf.py",

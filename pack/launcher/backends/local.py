@@ -1,10 +1,13 @@
 """The local backend: a pod's primary container run as a subprocess on this machine.
 
 It runs exactly the container's args (`pack-fast-execute ... -- pack-execute ...`)
-with the container's env, in a fresh temporary directory (standing for the
-container's working dir), with PYTHONPATH removed from the inherited environment:
-the task imports only what the bundle (or the installed environment) holds, never
-the user's working tree. The image is not used; this machine's Python is.
+in a fresh temporary directory (standing for the container's working dir) with the
+environment a pod gets: the container's env (what the renderer sets, and the values
+--pass-env names) plus only what a process needs to run at all (PROCESS_ENV). Nothing
+else of the caller's environment reaches the task (no PYTHONPATH: it imports only what
+the bundle or the installed environment holds, never the user's working tree; no
+credentials unless named). The image is not used; this machine's Python is, so the
+code must come in a bundle (see refuse_unsupported).
 
 Like a container, the process has a filesystem of its own that goes away with it:
 its TMPDIR is inside that directory, which is removed however the attempt ends. It
@@ -27,7 +30,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from pack.errors import LaunchError
+from pack.errors import LaunchError, UsageError
 from pack.launcher.backends.base import AttemptResult, Backend, RunInterrupted
 from pack.launcher.entrypoint import program_for
 from pack.launcher.podspec import container_env, manifest_of, primary_container
@@ -38,8 +41,36 @@ if TYPE_CHECKING:
 
 LOG_TAIL_LINES = 200
 STOP_GRACE_SECONDS = 10.0
-# Never passed to the task: they would import from the user's tree or pin pack's own state.
-_DROPPED_ENV = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV_PROMPT")
+# Kept from the caller's environment: finding programs, a home folder, the user's name,
+# the locale (and LC_*) and the time zone; TMPDIR is the attempt's own (see run).
+# Documented in the README.
+PROCESS_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ")
+
+
+def process_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """Pure: the part of `environ` a local task process starts with (before the pod's env)."""
+    return {k: v for k, v in environ.items() if k in PROCESS_ENV or k.startswith("LC_")}
+
+
+def refuse_unsupported(
+    *, copy: str, detach: bool, keep: bool, env_from_secret: tuple[str, ...]
+) -> None:
+    """UsageError for run options the local backend cannot honour, before anything is
+    uploaded (it runs this machine's Python, not the task's image or a cluster)."""
+    if copy == "none":
+        raise UsageError(
+            "--copy none cannot work on the local backend: it runs the task with this "
+            "machine's Python, not in the task's image, so no image brings the code; "
+            "ship it with --copy auto or --copy all, or run the image with --backend docker "
+            "or kubernetes"
+        )
+    if detach or keep:
+        raise UsageError("--detach and --keep need --backend docker or kubernetes")
+    if env_from_secret:
+        raise UsageError(
+            "--env-from-secret needs --backend kubernetes (there are no Kubernetes Secrets "
+            "locally); pass the variables with --pass-env VAR"
+        )
 
 
 class LocalBackend(Backend):
@@ -53,7 +84,7 @@ class LocalBackend(Backend):
         work_root: Path | None = None,
         keep_workdir: bool = False,
     ) -> None:
-        self.base_env = {k: v for k, v in base_env.items() if k not in _DROPPED_ENV}
+        self.base_env = process_env(base_env)
         self.log_sink = log_sink
         self.work_root = work_root
         self.keep_workdir = keep_workdir
