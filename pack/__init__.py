@@ -16,11 +16,13 @@ _EXPORTS = {
     "File": "pack.launcher.types.files",
     "Directory": "pack.launcher.types.files",
     "current_context": "pack.launcher.context",
+    "Deck": "pack.deck.deck",
 }
 
-__all__ = ["Directory", "File", "ImageSpec", "Resources", "current_context", "task"]
+__all__ = ["Deck", "Directory", "File", "ImageSpec", "Resources", "current_context", "task"]
 
 if TYPE_CHECKING:
+    from pack.deck.deck import Deck
     from pack.imagespec.spec import ImageSpec
     from pack.launcher.context import current_context
     from pack.launcher.resources import Resources

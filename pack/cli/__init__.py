@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "logs": ("pack.cli.status", "logs", "Print the log of a run."),
     "outputs": ("pack.cli.outputs", "outputs", "Print (or download) the outputs of a run."),
     "inputs": ("pack.cli.outputs", "inputs", "Print the inputs of a run."),
+    "deck": ("pack.cli.deck", "command", "Print the path of a local copy of a run's deck.html."),
 }
 
 

@@ -24,7 +24,8 @@ _STARTED = time.time()
 import os  # noqa: E402
 import sys  # noqa: E402
 import traceback  # noqa: E402
-from collections.abc import Callable, Mapping, Sequence  # noqa: E402
+from collections.abc import Callable, Iterator, Mapping, Sequence  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any, NoReturn  # noqa: E402
 
@@ -417,15 +418,19 @@ def _run_task_in(
     )
     ctx = context_from_env(env, working_dir=work, raw_output_prefix=raw_prefix)
     token = set_context(ctx)
+    tabs: list[Any] | None = None
     marks["task_start"] = time.time()
     try:
-        result = task.fn(**kwargs)
+        with _deck_tabs(task) as tabs:
+            result = task.fn(**kwargs)
     except Exception as exc:
+        marks["task_end"] = time.time()
+        _write_deck(tabs, output_prefix, task, literals, None, marks, error=user_traceback(exc))
         raise Failure(
             exc, user=True, recoverable=isinstance(exc, Recoverable), step="task"
         ) from exc
     finally:
-        marks["task_end"] = time.time()
+        marks.setdefault("task_end", time.time())
         reset_context(token)
     outputs = task.interface.outputs
     try:
@@ -458,7 +463,46 @@ def _run_task_in(
         recoverable=True,
     )
     marks["outputs_written"] = time.time()
+    _write_deck(tabs, output_prefix, task, literals, out, marks)
     return marks
+
+
+@contextmanager
+def _deck_tabs(task: Any) -> Iterator[list[Any] | None]:
+    """The tabs a `@task(deck=True)` adds while it runs (pack.deck); None without a deck."""
+    if not getattr(task, "deck", False):
+        yield None
+        return
+    from pack.deck.deck import collecting
+
+    with collecting() as tabs:
+        yield tabs
+
+
+def _write_deck(
+    tabs: list[Any] | None,
+    output_prefix: str,
+    task: Any,
+    inputs: Any,
+    outputs: Any,
+    marks: dict[str, float],
+    *,
+    error: str | None = None,
+) -> None:
+    """`<output prefix>/deck.html`: the task's tabs and the default ones."""
+    if tabs is None:
+        return
+    from pack.deck.write import write_deck
+
+    write_deck(
+        output_prefix,
+        title=f"{task.module}.{task.name}",
+        inputs=inputs,
+        outputs=outputs,
+        marks=marks,
+        tabs=tabs,
+        error=error,
+    )
 
 
 def _write_timings(prefix: str, marks: dict[str, float]) -> None:

@@ -414,7 +414,7 @@ def run_execution(
     )
     info = None if bundle is None else BundleInfo(bundle.url, str(bundle.digest))
     recorder = _recorder(
-        result, execution, backend, inputs or {}, config, detach, log_capture, parent, index
+        task, result, execution, backend, inputs or {}, detach, log_capture, parent, index
     )
     for attempt in range(1, result.max_attempts + 1):
         current = execution.with_attempt(attempt)
@@ -479,11 +479,11 @@ def run_execution(
 
 
 def _recorder(
+    task: Task,
     result: RunResult,
     execution: Execution,
     backend: Backend,
     inputs: Mapping[str, Any],
-    config: Config,
     detach: bool,
     capture: LogCapture | None,
     parent: str | None,
@@ -508,6 +508,7 @@ def _recorder(
         project=execution.project,
         domain=execution.domain,
         detached=detach,
+        deck=bool(getattr(task, "deck", False)),
     )
     runs = RunStore.open(execution.store_url)
     return Recorder(runs, record, capture=capture)

@@ -127,6 +127,7 @@ class Task:
         timeout: int | float | dt.timedelta | None = None,
         env: Mapping[str, str] | None = None,
         pod_template: PodTemplate | None = None,
+        deck: bool = False,
     ) -> None:
         self.fn = fn
         self.name: str = fn.__name__
@@ -158,6 +159,10 @@ class Task:
                     f"task {self.name}: pod_template must be pack.launcher.podspec.PodTemplate"
                 )
         self.pod_template = pod_template
+        if not isinstance(deck, bool):
+            raise TaskError(f"task {self.name}: deck must be True or False, got {deck!r}")
+        # Write deck.html (pack.deck: Deck tabs plus inputs, outputs, timings) per attempt.
+        self.deck = deck
         self.gpu_count = self._gpu_count()
 
     @functools.cached_property
@@ -200,6 +205,7 @@ def task(
     timeout: int | float | dt.timedelta | None = None,
     env: Mapping[str, str] | None = None,
     pod_template: PodTemplate | None = None,
+    deck: bool = False,
 ) -> Callable[[Callable[..., Any]], Task]: ...
 
 

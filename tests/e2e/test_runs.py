@@ -440,3 +440,59 @@ def test_logs_follow_a_local_run_from_another_process(project: Any, tmp_path: Pa
         assert runner.wait(timeout=60) == 0
     finally:
         runner.kill()
+
+
+DECKS = """
+    from pack import Deck, task
+    from pack.deck import markdown, table
+
+
+    @task(deck=True)
+    def report(n: int) -> int:
+        Deck("Summary", markdown(f"# Report\\n\\n*n* is {n}"))
+        Deck("Rows", table([{"i": i, "sq": i * i} for i in range(n)])).append("<p>end</p>")
+        return n * n
+
+
+    @task(deck=True)
+    def report_fails(n: int) -> int:
+        Deck("Before", "<p>got this far</p>")
+        raise RuntimeError("deck then boom")
+
+
+    @task
+    def no_deck(n: int) -> int:
+        Deck("Ignored", "<p>x</p>")
+        return n
+"""
+
+
+def test_a_deck_is_written_next_to_the_outputs(pack: Any, project: Any) -> None:
+    wf = str(project({"decks.py": DECKS}) / "decks.py")
+    r = pack("run", "-o", "json", wf, "report", "--n", "3")
+    assert r.code == 0, r.err
+    run_id = r.json()["execution_id"]
+    where = pack("deck", run_id)
+    assert where.code == 0, where.err
+    path = Path(where.out.strip())
+    assert (
+        path.name == "deck.html" and path.parent.as_uri() == r.json()["artifacts"] + "/attempts/1"
+    )
+    page = path.read_text()
+    for title in ("Summary", "Rows", "Inputs", "Outputs", "Timings"):
+        assert f">{title}</label>" in page
+    assert "<h1>Report</h1>" in page and "<td>4</td>" in page and "<p>end</p>" in page
+    assert pack("runs", "-o", "json").json()[0]["deck"] is True
+
+    failed = pack("run", "-o", "json", wf, "report_fails", "--n", "1")
+    assert failed.code != 0
+    fail_id = pack("runs", "-o", "json").json()[0]["id"]
+    page = Path(pack("deck", fail_id).out.strip()).read_text()
+    assert ">Error</label>" in page and "deck then boom" in page and "got this far" in page
+
+    plain = pack("run", "-o", "json", wf, "no_deck", "--n", "1")
+    assert plain.code == 0, plain.err
+    assert "is not kept" in plain.err  # the Deck call in a deck=False task says so
+    missing = pack("deck", plain.json()["execution_id"])
+    assert missing.code == 2
+    assert "has no deck" in missing.err and "not declared @task(deck=True)" in missing.err

@@ -90,6 +90,16 @@ def chatty(x: int) -> int:
     for i in range(x):
         print(f"line {{i}} of {{x}}", flush=True)
     return x
+
+
+@task(image=image, deck=True)
+def reported(x: int) -> int:
+    from pack import Deck
+    from pack.deck import markdown, table
+
+    Deck("Summary", markdown(f"# Squares up to {{x}}"))
+    Deck("Rows", table([{{"i": i, "square": i * i}} for i in range(x)]))
+    return x * x
 """
 
 HELPER = """\

@@ -82,3 +82,16 @@ def test_kubernetes_runs_are_recorded(kube_project: Project, kubeconfig: Path) -
 
 def test_kubernetes_detached_log_outlives_its_pod(kube_project: Project) -> None:  # noqa: F811
     check_detached_log_outlives_its_pod(kube_project, "kubernetes")
+
+
+def test_kubernetes_deck_is_fetched_from_s3(kube_project: Project) -> None:  # noqa: F811
+    done = kube_project.run_json("kubernetes", "reported", "--x", "4")
+    run_id = done["execution_id"]
+    where = kube_project.pack("deck", run_id)
+    assert where.returncode == 0, where.stderr
+    path = Path(where.stdout.strip())
+    cache = Path(kube_project.env.get("PACK_CACHE_DIR", ""))
+    assert path.is_file() and cache in path.parents  # a local copy, in the cache dir
+    page = path.read_text()
+    assert "<h1>Squares up to 4</h1>" in page and "<td>9</td>" in page
+    assert ">Inputs</label>" in page and ">Timings</label>" in page
