@@ -127,7 +127,7 @@ class Blob:
         )
 
 
-Body = bytes | Path | None
+Body = bytes | bytearray | Path | None
 # (method, url, headers, body, *, stream=False) -> Response; raises OSError/HTTPException on
 # connection errors. With stream=True a 200's body is left unread in Response.stream.
 Transport = Callable[..., Response]
@@ -280,17 +280,28 @@ def _describe(status: int) -> str:
     )
 
 
-def _read_full(stream: BinaryIO, n: int) -> bytes:
-    """Up to n bytes: fewer only at the end of the stream (sockets return short reads)."""
-    parts: list[bytes] = []
-    need = n
-    while need > 0:
-        data = stream.read(need)
-        if not data:
-            break
-        parts.append(data)
-        need -= len(data)
-    return parts[0] if len(parts) == 1 else b"".join(parts)
+def _read_full(stream: BinaryIO, n: int) -> bytearray:
+    """Up to n bytes, fewer only at the end of the stream (sockets return short reads).
+
+    Read into one buffer (readinto where the stream has it): a chunk is held once, not
+    once in pieces and again joined.
+    """
+    buf = bytearray(n)
+    got = 0
+    with memoryview(buf) as view:
+        readinto = getattr(stream, "readinto", None)
+        while got < n:
+            if readinto is not None:
+                k = readinto(view[got:])
+            else:
+                data = stream.read(n - got)
+                k = len(data)
+                view[got : got + k] = data
+            if not k:
+                break
+            got += k
+    del buf[got:]
+    return buf
 
 
 # ---------------------------------------------------------------- transport
@@ -818,7 +829,7 @@ class RegistryClient:
     ) -> None:
         hasher = hashlib.sha256()
         offset = 0
-        final = b""
+        final = bytearray()
         while True:
             data = _read_source(stream, min(chunk, blob.size - offset + 1))
             if not data:
@@ -833,6 +844,7 @@ class RegistryClient:
                 continue
             location = self._patch(host, scope, location, offset, data)
             offset += len(data)
+            del data  # before the next chunk is allocated: one chunk in memory, not two
         actual = Digest(hasher.hexdigest())
         if offset != blob.size or actual != blob.digest:
             self._cancel(host, scope, location)
@@ -860,7 +872,7 @@ class RegistryClient:
         if committed is not None and committed != blob.digest:
             raise RegistryError(f"registry {host}: blob {blob.digest} was committed as {committed}")
 
-    def _patch(self, host: str, scope: str, location: str, start: int, data: bytes) -> str:
+    def _patch(self, host: str, scope: str, location: str, start: int, data: bytearray) -> str:
         """Send `data` at `start`; the next Location. Resumes from what the registry holds."""
         sent = 0
         for _ in range(self.retries + 1):
@@ -1040,7 +1052,7 @@ def _header_digest(resp: Response, host: str) -> Digest | None:
         ) from None
 
 
-def _read_source(stream: BinaryIO, n: int) -> bytes:
+def _read_source(stream: BinaryIO, n: int) -> bytearray:
     try:
         return _read_full(stream, n)
     except (OSError, http.client.HTTPException) as exc:

@@ -56,7 +56,7 @@ class FakeRegistry:
         *,
         stream: bool = False,
     ) -> Response:
-        data = body if isinstance(body, bytes) else b""
+        data = bytes(body) if isinstance(body, (bytes, bytearray)) else b""
         with self.lock:
             self.seen.append(Seen(method, url, dict(headers), len(data)))
         if self.hook is not None:
