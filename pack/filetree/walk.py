@@ -205,6 +205,11 @@ def _left_out(
     return decision.excluded
 
 
+def _not_a_folder(item: _Folder) -> ListingError:
+    """`only` named a path below `item`, which is a file."""
+    return ListingError(f"{item.rel} is a file, not a folder holding {', '.join(item.only or ())}")
+
+
 def _visit(
     item: _Folder,
     st: os.stat_result,
@@ -227,7 +232,7 @@ def _visit(
     if is_dir:
         subfolders.append(item)
     elif item.only is not None:
-        raise ListingError(f"{item.rel} is a file, not a folder holding {', '.join(item.only)}")
+        raise _not_a_folder(item)
     else:
         listing.files.append(_entry(item.rel, item.path, st, "file"))
 
@@ -268,7 +273,7 @@ def _visit_link(
             subfolders.append(_Folder(resolved, rel, item.rules, item.ancestors, item.only))
     elif stat.S_ISREG(target_st.st_mode):
         if item.only is not None:
-            raise ListingError(f"{rel} is a file, not a folder holding {', '.join(item.only)}")
+            raise _not_a_folder(item)
         listing.files.append(_entry(rel, resolved, target_st, "file"))
     else:
         listing.excluded.append(

@@ -7,28 +7,7 @@ from typing import Any
 
 import pytest
 
-ML_PROJECT = {
-    "mlwf.py": """
-    from pathlib import Path
-
-    from pack import task
-
-    from mlhelpers import mean_of
-
-    DATA = Path(__file__).parent / "data" / "values.csv"
-
-
-    @task
-    def main(scale: int = 1) -> float:
-        return mean_of(DATA) * scale
-    """,
-    "mlhelpers.py": """
-    def mean_of(path):
-        values = [float(line) for line in path.read_text().split()]
-        return sum(values) / len(values)
-    """,
-    "data/values.csv": "1\n2\n6\n",
-}
+from tests.e2e.test_run_local import ML_PROJECT
 
 NESTED_BUILD = {
     "wf.py": """

@@ -24,7 +24,7 @@ def test_copied_folder_reaches_the_image_without_its_secrets(
     mark = uid()
     secrets = {
         "assets/.env": f"TOKEN=env-{mark}",
-        "assets/keys/id_rsa": f"-----BEGIN OPENSSH PRIVATE KEY----- rsa-{mark}",
+        "assets/keys/id_rsa": f"key material rsa-{mark}",
         "assets/.git/config": f"[remote]\n\turl = https://u:git-{mark}@example.com/x.git\n",
         "assets/tls.pem": f"pem-{mark}",
     }

@@ -22,7 +22,7 @@ from .conftest import resolved
 
 SECRETS = {
     "assets/.env": "TOKEN=s3cret-env",
-    "assets/id_rsa": "-----BEGIN OPENSSH PRIVATE KEY-----",
+    "assets/id_rsa": "not a real key: the name is what the guard matches",
     "assets/.git/config": '[remote "origin"]\n\turl = https://user:tok@example.com/x.git',
 }
 KEPT = {
