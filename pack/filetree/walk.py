@@ -24,7 +24,9 @@ Only = dict[str, "Only | None"]
 
 
 @dataclass(frozen=True)
-class _Folder:
+class _Node:
+    """A path being listed: a folder to walk, or a name in one to visit."""
+
     path: str  # absolute, on disk
     rel: str  # relative to the root ('' = the root)
     rules: tuple[RuleFile, ...]  # of the folders above it
@@ -133,10 +135,10 @@ def list_files(
         exempt=exempt | _named(restricted),
     )
     listing = Listing(root)
-    stack = [_Folder(options.real_root, "", (), frozenset(), restricted)]
+    stack = [_Node(options.real_root, "", (), frozenset(), restricted)]
     while stack:
         folder = stack.pop()
-        subfolders: list[_Folder] = []
+        subfolders: list[_Node] = []
         _list_folder(folder, options, listing, subfolders, root)
         stack.extend(reversed(subfolders))
     listing.files.sort(key=lambda f: f.path)
@@ -145,7 +147,7 @@ def list_files(
 
 
 def _list_folder(
-    folder: _Folder, options: _Options, listing: Listing, subfolders: list[_Folder], root: Path
+    folder: _Node, options: _Options, listing: Listing, subfolders: list[_Node], root: Path
 ) -> None:
     rel_dir = folder.rel
     try:
@@ -176,7 +178,7 @@ def _list_folder(
     ancestors = folder.ancestors | {key}
     for name, path in entries:
         rel = f"{rel_dir}/{name}" if rel_dir else name
-        child = _Folder(
+        child = _Node(
             path, rel, rules, ancestors, None if folder.only is None else folder.only[name]
         )
         try:
@@ -205,17 +207,17 @@ def _left_out(
     return decision.excluded
 
 
-def _not_a_folder(item: _Folder) -> ListingError:
+def _not_a_folder(item: _Node) -> ListingError:
     """`only` named a path below `item`, which is a file."""
     return ListingError(f"{item.rel} is a file, not a folder holding {', '.join(item.only or ())}")
 
 
 def _visit(
-    item: _Folder,
+    item: _Node,
     st: os.stat_result,
     options: _Options,
     listing: Listing,
-    subfolders: list[_Folder],
+    subfolders: list[_Node],
 ) -> None:
     mode = st.st_mode
     if stat.S_ISLNK(mode):
@@ -238,11 +240,11 @@ def _visit(
 
 
 def _visit_link(
-    item: _Folder,
+    item: _Node,
     st: os.stat_result,
     options: _Options,
     listing: Listing,
-    subfolders: list[_Folder],
+    subfolders: list[_Node],
 ) -> None:
     rel, path = item.rel, item.path
     # git treats a link as a file whatever it points to.
@@ -270,7 +272,7 @@ def _visit_link(
         raise ListingError(f"symlink {rel} -> {target} is dangling{where}") from None
     if stat.S_ISDIR(target_st.st_mode):
         if not _left_out(rel, True, item.rules, options, listing):
-            subfolders.append(_Folder(resolved, rel, item.rules, item.ancestors, item.only))
+            subfolders.append(_Node(resolved, rel, item.rules, item.ancestors, item.only))
     elif stat.S_ISREG(target_st.st_mode):
         if item.only is not None:
             raise _not_a_folder(item)

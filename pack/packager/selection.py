@@ -187,11 +187,15 @@ def select(
             warnings=tuple(listing.warnings),
         )
     rel = entry_path(root, entry)
+    if not any(f.path == rel for f in listing.files):
+        cover = _cover(rel, {x.path: x for x in listing.excluded})
+        why = f"left out by {reinclude_advice(cover)}" if cover else "not a listed file"
+        raise PackageError(f"entry file {rel} is {why}; the bundle could not run it")
     real_root = os.path.realpath(root)
     exempt: frozenset[str] = frozenset()
+    kept: dict[str, Excluded] = {}
     closure: Closure | None = None
     unshipped: list[Unshipped] = []
-    first = listing
     while copy == "auto" or _may_hide_code(listing.excluded):
         closure = _closure(listing, rel, import_cache)
         unshipped, reinclude = classify(
@@ -201,9 +205,9 @@ def select(
         )
         if reinclude <= exempt:
             break
+        kept.update((x.path, x) for x in listing.excluded if x.path in reinclude)
         exempt |= reinclude  # each round lists at least one more folder: it ends
         listing = listed(exempt)
-    kept = tuple(x for x in first.excluded if x.path in exempt)
     warnings = list(listing.warnings)
     if copy == "all":
         warnings += [
@@ -215,7 +219,7 @@ def select(
             tuple(listing.files),
             tuple(listing.excluded),
             tuple(unshipped),
-            kept,
+            tuple(kept.values()),
             tuple(warnings),
         )
     assert closure is not None
@@ -231,7 +235,7 @@ def select(
         tuple(f for f in listing.files if f.path in needed),
         tuple(sorted([*listing.excluded, *not_imported], key=lambda x: x.path)),
         tuple(unshipped),
-        kept,
+        tuple(kept.values()),
         tuple(warnings),
     )
 

@@ -219,3 +219,29 @@ def test_parsed_imports_are_cached_by_stat(
         "helpers.py",
         "wf.py",
     ]
+
+
+@pytest.mark.parametrize("copy", ["all", "auto"])
+def test_an_entry_the_rules_leave_out_is_refused(tree: Path, copy: str) -> None:
+    write(tree, {".gitignore": "wf.py\n", "wf.py": "", "other.py": ""})
+    with pytest.raises(PackageError) as info:
+        select(tree, copy, tree / "wf.py")
+    assert info.value.message == (
+        "entry file wf.py is left out by .gitignore: wf.py (re-include with !wf.py in "
+        ".packignore); the bundle could not run it"
+    )
+
+
+def test_a_default_folder_inside_a_kept_one_is_kept_too(tree: Path) -> None:
+    write(
+        tree,
+        {
+            "wf.py": "import build.node_modules.x\n",
+            "build/__init__.py": "",
+            "build/node_modules/__init__.py": "",
+            "build/node_modules/x.py": "",
+        },
+    )
+    sel = select(tree, "auto", tree / "wf.py")
+    assert [x.path for x in sel.kept] == ["build", "build/node_modules"]
+    assert "build/node_modules/x.py" in [f.path for f in sel.files]
