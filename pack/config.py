@@ -86,7 +86,7 @@ _FLOAT_FIELDS = {"network_timeout"}
 _TUPLE_FIELDS = {"insecure_registries"}
 _ENDPOINT_FIELDS = {"s3_endpoint_url"}
 _CHOICES = {
-    "builder": ("docker",),
+    "builder": ("docker", "oci"),
     "backend": ("local", "docker", "kubernetes"),
     "compression": ("zstd", "gzip"),
 }

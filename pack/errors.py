@@ -39,6 +39,10 @@ class BuildError(PackError):
     """An image build or push failed."""
 
 
+class EngineUnavailable(BuildError):
+    """No Docker engine (or no CLI that can build with it) to build with."""
+
+
 class RegistryError(PackError):
     """A registry answered something other than yes or no."""
 

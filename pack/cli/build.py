@@ -126,6 +126,13 @@ def _report(outcomes: list[Outcome]) -> None:
     metavar="ID=PATH",
     help="Source file for a secret_mounts id the spec leaves without one (repeatable).",
 )
+@click.option(
+    "--builder",
+    type=click.Choice(["docker", "oci"]),
+    default=None,
+    help="Build with BuildKit through a Docker engine, or daemonless (oci: layers written "
+    "here, pushed to the registry). Default: each spec's builder, else [tool.pack] builder.",
+)
 @click.option("--jobs", "-j", type=click.IntRange(1, 32), default=4, show_default=True)
 @output_option
 def command(
@@ -135,6 +142,7 @@ def command(
     force: bool,
     no_push: bool,
     secrets: tuple[str, ...],
+    builder: str | None,
     jobs: int,
     output: str,
 ) -> None:
@@ -166,6 +174,7 @@ def command(
             push=not no_push,
             secret_sources=secret_sources,
             jobs=jobs,
+            builder=builder,
         )
         outcomes = ensure_all(
             specs,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -22,19 +23,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pack.digest import Digest
-from pack.errors import BuildError, PackError, RegistryError, UsageError
+from pack.errors import BuildError, EngineUnavailable, PackError, RegistryError, UsageError
 from pack.imagespec.builders.base import Builder, BuildRequest, NullProgress, Progress, Secret
 from pack.imagespec.hashing import ResolveDefaults, ResolvedSpec, resolve
 from pack.imagespec.plan import Node, plan
 from pack.imagespec.record import ImageRecord
 from pack.imagespec.ref import ImageRef
 from pack.imagespec.registry import DEFAULT_TIMEOUT, HttpTransport, RegistryClient
-from pack.imagespec.spec import ImageSpec
+from pack.imagespec.spec import BUILDERS, ImageSpec
 
 if TYPE_CHECKING:
     from pack.config import Config
 
 REUSED, BUILT, COPIED, MISSING, FAILED = "reused", "built", "copied", "missing", "failed"
+DOCKER, OCI = BUILDERS
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ class EnsureOptions:
     secret_sources: Mapping[str, Path] = field(default_factory=dict)  # for secrets without a src
     cache_dir: Path | None = None  # where the runtime wheel is cached
     jobs: int = 4
+    builder: str | None = None  # --builder: overrides every spec's own choice
+    default_builder: str = "docker"  # [tool.pack] builder, for specs that name none
 
 
 @dataclass(frozen=True)
@@ -89,23 +93,28 @@ class ImageEnsurer:
         *,
         registry: RegistryClient,
         record: ImageRecord,
-        builder: Callable[[], Builder],
+        builder: Callable[[str], Builder],
         options: EnsureOptions,
         progress: Progress | None = None,
     ) -> None:
         self.registry = registry
         self.record = record
         self._builder_factory = builder
-        self._builder: Builder | None = None
+        self._builders: dict[str, Builder] = {}
+        self._builders_lock = threading.Lock()
         self.options = options
         self.progress = progress or NullProgress()
 
-    @property
-    def builder(self) -> Builder:
+    def builder_kind(self, resolved: ResolvedSpec) -> str:
+        """--builder, else the spec's `builder`, else the configured default."""
+        return self.options.builder or resolved.spec.builder or self.options.default_builder
+
+    def builder(self, kind: str) -> Builder:
         # Created on first use: the all-cached path never probes the docker CLI.
-        if self._builder is None:
-            self._builder = self._builder_factory()
-        return self._builder
+        with self._builders_lock:
+            if kind not in self._builders:
+                self._builders[kind] = self._builder_factory(kind)
+            return self._builders[kind]
 
     def ensure(self, resolved: ResolvedSpec, label: str) -> Outcome:
         start = time.perf_counter()
@@ -126,7 +135,7 @@ class ImageEnsurer:
             if entry is not None:
                 return done(REUSED, entry.digest)
             if local:
-                if self.builder.image_exists(ref):
+                if self.builder(self.builder_kind(resolved)).image_exists(ref):
                     self.record.remember(str(ref), str(spec_digest), None, local=True)
                     return done(REUSED)
             else:
@@ -167,7 +176,16 @@ class ImageEnsurer:
         self, resolved: ResolvedSpec, ref: ImageRef, label: str, local: bool
     ) -> Digest | None:
         from pack.imagespec import dockerfile as df
+        from pack.imagespec.recipe import recipe_of
 
+        kind = self.builder_kind(resolved)
+        recipe = recipe_of(resolved)
+        if kind == OCI:
+            from pack.imagespec.builders.oci.builder import refusal
+
+            reason = refusal(recipe)
+            if reason is not None:
+                raise UsageError(f"{label}: {reason}")
         secrets: list[Secret] = []
         for s in df.build_secrets(resolved):
             source = s.source
@@ -200,9 +218,21 @@ class ImageEnsurer:
                 secrets=tuple(secrets),
                 push=not local,
                 cache_ref=cache_ref,
+                recipe=recipe,
             )
             try:
-                result = self.builder.build(request, self.progress)
+                result = self.builder(kind).build(request, self.progress)
+            except EngineUnavailable as exc:
+                if kind == DOCKER and not local:
+                    from pack.imagespec.builders.oci.builder import refusal
+
+                    if refusal(recipe) is None:
+                        raise EngineUnavailable(
+                            f"{exc.message}; this spec needs no engine: "
+                            "build it with `pack build --builder oci`",
+                            hint=exc.hint,
+                        ) from None
+                raise
             except BuildError as exc:
                 if self.options.ca_bundle is None and "certificate" in exc.message.lower():
                     raise BuildError(
@@ -294,6 +324,7 @@ def ensurer_from_config(
     push: bool = True,
     secret_sources: Mapping[str, Path] | None = None,
     jobs: int = 4,
+    builder: str | None = None,
 ) -> ImageEnsurer:
     """The ensurer a command uses: registry client, record, lazy Docker builder from Config.
 
@@ -307,17 +338,23 @@ def ensurer_from_config(
         docker_dir = Path(environ["DOCKER_CONFIG"]).expanduser()
     home = Path(environ.get("HOME") or Path.home())
 
-    def make_builder() -> Builder:
+    registry = RegistryClient(
+        credentials=DockerCredentials(default_config_path(docker_dir, home)),
+        insecure=config.insecure_registries,
+        transport=HttpTransport(timeout=config.network_timeout or DEFAULT_TIMEOUT),
+    )
+
+    def make_builder(kind: str) -> Builder:
+        if kind == OCI:
+            from pack.imagespec.builders.oci.builder import OciBuilder
+
+            return OciBuilder.from_config(config, environ, registry)
         from pack.imagespec.builders.docker import DockerBuilder
 
         return DockerBuilder.from_config(config, environ)
 
     return ImageEnsurer(
-        registry=RegistryClient(
-            credentials=DockerCredentials(default_config_path(docker_dir, home)),
-            insecure=config.insecure_registries,
-            transport=HttpTransport(timeout=config.network_timeout or DEFAULT_TIMEOUT),
-        ),
+        registry=registry,
         record=ImageRecord.in_cache(config.cache_dir, config.record_ttl_seconds),
         builder=make_builder,
         options=EnsureOptions(
@@ -329,6 +366,8 @@ def ensurer_from_config(
             secret_sources=dict(secret_sources or {}),
             cache_dir=config.cache_dir,
             jobs=jobs,
+            builder=builder,
+            default_builder=config.builder,
         ),
         progress=progress,
     )

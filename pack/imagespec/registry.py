@@ -942,6 +942,23 @@ class RegistryClient:
         finally:
             body.close()
 
+    def read_blob(
+        self, registry: str | None, repository: str, digest: Digest | str, *, limit: int
+    ) -> bytes:
+        """A small blob (an image config) in memory, checked against `digest`.
+
+        More than `limit` bytes is an error: layers are streamed or mounted, never read here.
+        """
+        host, repo = api_host(registry), api_repository(registry, repository)
+        wanted = _checked(digest, host)
+        with self._open_blob(host, repo, wanted) as stream:
+            data = stream.read(limit + 1)
+        if len(data) > limit:
+            raise RegistryError(f"registry {host}: blob {wanted} is larger than {limit} bytes")
+        if Digest.of_bytes(data) != wanted:
+            raise RegistryError(f"registry {host}: blob {wanted} arrived with other content")
+        return data
+
     # ---- copy
 
     def copy_blob(

@@ -22,6 +22,7 @@ from pack.errors import SpecError
 from pack.imagespec.ref import COMPONENT, REPOSITORY_RE, TAG_RE
 
 DEFAULT_PLATFORM = "linux/amd64"
+BUILDERS = ("docker", "oci")  # "docker": BuildKit through an engine; "oci": daemonless
 
 REGISTRY_RE = re.compile(
     r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
@@ -321,7 +322,19 @@ def _validate(spec: ImageSpec) -> None:
     tag_format = c.opt_str("tag_format")
     if tag_format is not None:
         check_tag_format(tag_format, prefix=f"{c.prefix}: tag_format")
-    c.opt_str("builder")
+    builder = c.opt_str("builder")
+    if builder is not None:
+        if builder not in BUILDERS:
+            raise c.fail("builder", f"{builder!r} is not one of: {', '.join(BUILDERS)}")
+        if builder == "oci":
+            # The daemonless builder writes layers; it runs nothing inside the image.
+            for fieldname in ("apt_packages", "commands"):
+                if getattr(spec, fieldname):
+                    raise c.fail(
+                        fieldname,
+                        "builder='oci' runs no commands in the image, so it cannot do "
+                        f"{fieldname}; use builder='docker' for this spec",
+                    )
     for flag in ("runtime", "follow_links"):
         if not isinstance(getattr(spec, flag), bool):
             raise c.fail(flag, f"expected True or False, got {getattr(spec, flag)!r}")

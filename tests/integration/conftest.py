@@ -174,6 +174,29 @@ def base_image(registry: Registry, docker_engine: DockerEngine) -> str:
 
 
 @pytest.fixture(scope="session")
+def multiarch_base_image(registry: Registry) -> str:
+    """A base with linux/amd64 and linux/arm64 (scripts/test-infra up pushes it)."""
+    ref = os.environ.get(
+        "PACK_TEST_MULTIARCH_BASE_IMAGE", f"{registry.host}/pack/debian-python:bookworm-multi"
+    )
+    repo, _, tag = ref.rpartition(":")
+    host, _, name = repo.partition("/")
+    try:
+        req = urllib.request.Request(
+            f"http://{host}/v2/{name}/manifests/{tag}",
+            method="HEAD",
+            headers={
+                "Accept": "application/vnd.docker.distribution.manifest.list.v2+json, "
+                "application/vnd.oci.image.index.v1+json"
+            },
+        )
+        urllib.request.urlopen(req, timeout=3)  # noqa: S310
+    except OSError as exc:
+        _unavailable("multi-platform base image", f"{ref}: {exc}")
+    return ref
+
+
+@pytest.fixture(scope="session")
 def kubeconfig() -> Path:
     path = Path(os.environ.get("PACK_TEST_KUBECONFIG", str(RUN_DIR / "kubeconfig")))
     if not path.is_file():

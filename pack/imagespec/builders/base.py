@@ -1,7 +1,8 @@
 """The Builder protocol: turn a rendered Dockerfile and its files into a tagged image.
 
 A builder sees no ImageSpec: the orchestrator (ensure.py) renders the Dockerfile,
-lists the context files and the secrets, and hands over one BuildRequest. Progress
+lists the context files and the secrets, derives the recipe (the same image as data,
+for the daemonless builder), and hands over one BuildRequest. Progress
 goes to a `Progress` sink the caller owns (plain lines or a rich display), so
 library code never prints.
 """
@@ -11,10 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pack.digest import Digest
 from pack.imagespec.ref import ImageRef
+
+if TYPE_CHECKING:
+    from pack.imagespec.recipe import ImageRecipe
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,8 @@ class BuildRequest:
     secrets: tuple[Secret, ...] = ()
     push: bool = True
     cache_ref: ImageRef | None = None  # a registry build cache to read from and write to
+    # The same image as data, for builders that write layers instead of running a Dockerfile.
+    recipe: ImageRecipe | None = None
 
 
 @dataclass(frozen=True)

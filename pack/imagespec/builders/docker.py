@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from pack.atomic import atomic_write
 from pack.digest import Digest
-from pack.errors import BuildError, UsageError
+from pack.errors import BuildError, EngineUnavailable, UsageError
 from pack.imagespec.builders.base import BuildRequest, BuildResult, Progress, redactor
 from pack.imagespec.ref import ImageRef
 
@@ -67,7 +67,7 @@ def run_streaming(
             bufsize=1,
         )
     except FileNotFoundError:
-        raise BuildError(f"docker CLI not found: {argv[0]}") from None
+        raise EngineUnavailable(f"docker CLI not found: {argv[0]}") from None
     kept: deque[str] = deque(maxlen=2000)
     assert proc.stdout is not None
     try:
@@ -309,7 +309,7 @@ class DockerBuilder:
                     candidates.append(probed)
                     break
             if not candidates:
-                raise BuildError(
+                raise EngineUnavailable(
                     "no docker CLI that can build with BuildKit was found (tried "
                     f"{', '.join(n for n in names if n)}); set PACK_DOCKER_CLI or [tool.pack] docker_cli"
                 )
@@ -317,7 +317,7 @@ class DockerBuilder:
         nets = self._quiet(engine.cli, "network", "ls", "--format", "{{.Name}}")
         if nets.returncode != 0:
             tail = " ".join(nets.lines[-3:])
-            raise BuildError(f"cannot talk to the Docker engine with {engine.cli}: {tail}")
+            raise EngineUnavailable(f"cannot talk to the Docker engine with {engine.cli}: {tail}")
         # An engine started with --bridge=none has no bridge: RUN steps need the host network.
         network = None if "bridge" in {n.strip() for n in nets.lines} else "host"
         return Engine(engine.cli, engine.buildx, network)

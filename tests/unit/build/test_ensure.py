@@ -67,7 +67,7 @@ def setup(tmp_path: Path, **options: Any) -> tuple[ImageEnsurer, FakeRegistry, F
     ensurer = ImageEnsurer(
         registry=registry,  # type: ignore[arg-type]
         record=ImageRecord(tmp_path / "record.json", 3600),
-        builder=lambda: builder,
+        builder=lambda kind: builder,
         options=EnsureOptions(**options),
     )
     return ensurer, registry, builder

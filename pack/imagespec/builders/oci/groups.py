@@ -1,0 +1,90 @@
+"""Which distribution goes in which layer (pure), so a one-package change moves one layer.
+
+Layers, in order:
+1. `venv`: the environment itself and pip (only when this image creates the venv);
+2. `runtime`: the pack runtime and everything it needs, the same for every spec built
+   with one pack, so the registry already has it for all but the first;
+3. `packages`: what the spec adds on top.
+Inside each group a wheel of BIG bytes or more gets a layer of its own (numpy, pandas,
+botocore, uv), and so does pack itself (it changes with every pack source change): a
+version change of one of them re-uploads that layer only, and the small ones of a group
+share one layer, cheap to re-upload whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from pack.imagespec.builders.oci.resolve import Pin, Resolution
+
+BIG = 2 << 20
+VENV, RUNTIME, PACKAGES = "venv", "runtime", "packages"
+RUNTIME_ROOT = "pack"
+
+
+@dataclass(frozen=True)
+class Group:
+    kind: str  # VENV | RUNTIME | PACKAGES
+    pins: tuple[Pin, ...]
+    alone: bool = False  # one big wheel
+
+    def describe(self) -> str:
+        if self.alone or len(self.pins) == 1:
+            pin = self.pins[0]
+            return f"{pin.name}=={pin.version}"
+        names = ", ".join(p.name for p in self.pins[:3])
+        more = f" and {len(self.pins) - 3} more" if len(self.pins) > 3 else ""
+        return f"{self.kind}: {names}{more}"
+
+
+def _size(pin: Pin) -> int:
+    art = pin.artifact
+    if art.size is not None:
+        return art.size
+    if art.path is not None:
+        try:
+            return art.path.stat().st_size
+        except OSError:
+            return 0
+    return 0
+
+
+def _split(kind: str, pins: Iterable[Pin], *, big: int, keep_small: bool) -> list[Group]:
+    ordered = sorted(pins, key=lambda p: p.name)
+
+    def by_itself(pin: Pin) -> bool:
+        # The runtime changes with every pack source change: never rebuild its deps for it.
+        return _size(pin) >= big or pin.name == RUNTIME_ROOT
+
+    small = tuple(p for p in ordered if not by_itself(p))
+    alone = [Group(kind, (p,), alone=True) for p in ordered if by_itself(p)]
+    head = [Group(kind, small)] if small or keep_small else []
+    return head + alone
+
+
+def layer_groups(
+    resolution: Resolution,
+    install: Sequence[Pin],
+    *,
+    tools: Iterable[str],
+    runtime: bool,
+    venv: bool,
+    big: int = BIG,
+) -> list[Group]:
+    """Groups for the pins to `install` (the base may hold the rest of the resolution)."""
+    tool_names = set(tools)
+    runtime_names = resolution.closure([RUNTIME_ROOT]) if runtime else set()
+    groups: list[Group] = []
+    tool_pins = [p for p in install if p.name in tool_names]
+    # The venv layer exists whenever this image makes the venv, even with nothing small.
+    if venv:
+        groups += _split(VENV, tool_pins, big=big, keep_small=True)
+    rest = [p for p in install if p.name not in tool_names]
+    groups += _split(
+        RUNTIME, (p for p in rest if p.name in runtime_names), big=big, keep_small=False
+    )
+    groups += _split(
+        PACKAGES, (p for p in rest if p.name not in runtime_names), big=big, keep_small=False
+    )
+    return groups
