@@ -792,6 +792,10 @@ class RegistryClient:
             except _SourceFailed as exc:
                 last = str(exc)
                 self._cancel(host, scope, location)
+            except Exception:
+                # Whatever failed (the source, a check, the registry): leave no open upload.
+                self._cancel(host, scope, location)
+                raise
         raise RegistryError(
             f"registry {host}: uploading blob {digest} failed after "
             f"{self.retries + 1} attempts: {last}"
@@ -847,7 +851,6 @@ class RegistryClient:
             del data  # before the next chunk is allocated: one chunk in memory, not two
         actual = Digest(hasher.hexdigest())
         if offset != blob.size or actual != blob.digest:
-            self._cancel(host, scope, location)
             got = f"{offset} bytes" if offset <= blob.size else f"more than {blob.size} bytes"
             raise RegistryError(
                 f"registry {host}: blob {blob.digest} ({blob.size} bytes): the source gave "

@@ -400,6 +400,11 @@ def redact_url(url: str) -> str:
     return f"{scheme}{netloc}{'/…' if tail.strip('/') else ''}"
 
 
+def url_host(url: str) -> str:
+    """host[:port] of a URL, without `user:password@`."""
+    return _split_url(url.strip())[1]
+
+
 def strip_userinfo(url: str) -> str:
     """The URL without `user:password@` (what tools print of it)."""
     scheme, netloc, tail = _split_url(url.strip())

@@ -71,24 +71,18 @@ def test_installed_pack_builds_its_own_files_into_the_image(
 ) -> None:  # type: ignore[no-untyped-def]
     python = installed_pack / "python"
     mark = uuid.uuid4().hex
+
+    def output(code: str) -> str:
+        proc = subprocess.run(
+            [str(python), "-c", code], check=True, capture_output=True, text=True, cwd=tmp_path
+        )
+        return proc.stdout.strip()
+
     # Make this install unlike any release: the image must carry exactly these files.
-    probe = subprocess.run(
-        [str(python), "-c", "import pack, pathlib; print(pathlib.Path(pack.__file__).parent)"],
-        check=True,
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-    )
-    package_dir = Path(probe.stdout.strip())
+    package_dir = Path(output("import pack, pathlib; print(pathlib.Path(pack.__file__).parent)"))
     assert str(package_dir).startswith(str(installed_pack.parent))  # not the checkout
     (package_dir / "_test_marker.py").write_text(f"MARK = {mark!r}\n")
-    version = subprocess.run(
-        [str(python), "-c", "from pack.runtime import runtime_version as v; print(v())"],
-        check=True,
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-    ).stdout.strip()
+    version = output("from pack.runtime import runtime_version as v; print(v())")
     assert "+dist." in version
 
     project = tmp_path / "project"

@@ -83,16 +83,14 @@ def redactor(secrets: Iterable[Secret]) -> Callable[[str], str]:
     """
     import re
 
-    from pack.imagespec.spec import redact_url
+    from pack.imagespec.spec import redact_url, url_host
 
     values = [s.value for s in secrets if s.value]
-    hosts = set()
+    hosts: set[str] = set()
     for value in values:
         for url in value.split():
-            if "://" in url:
-                host = redact_url(url).split("://", 1)[1].split("/", 1)[0]
-                if host:
-                    hosts.add(host)
+            if "://" in url and url_host(url):
+                hosts.add(url_host(url))
     url_re = None
     if hosts:
         alternatives = "|".join(re.escape(h) for h in sorted(hosts, key=len, reverse=True))

@@ -7,7 +7,6 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import BinaryIO
 
 import pytest
@@ -16,14 +15,7 @@ from pack.digest import Digest
 from pack.errors import RegistryError
 from pack.imagespec.registry import DOCKER_MANIFEST, Blob, RegistryClient
 from tests.unit.build.fake_registry import FakeRegistry
-
-
-@dataclass(frozen=True)
-class Ref:
-    registry: str | None
-    repository: str
-    tag: str | None = "v1"
-    digest: str | None = None
+from tests.unit.build.test_registry_client import Ref
 
 
 def client(reg: FakeRegistry, **kw: object) -> RegistryClient:
