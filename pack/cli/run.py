@@ -128,8 +128,11 @@ def command(
     remote = _remote_setup(config, task, detach, keep, pass_env, env_from_secret)
     # The container's output goes to the terminal and, per attempt, into the run's record.
     capture = LogCapture(sys.stderr)
+    opening = remote.pop("open")
+    if config.backend == "local":  # tracebacks point at FILE's tree, not the extracted copy
+        opening["source_root"] = source.root
     be = open_backend(
-        config.backend, config, os.environ, log_sink=cast(IO[str], capture), **remote.pop("open")
+        config.backend, config, os.environ, log_sink=cast(IO[str], capture), **opening
     )
     try:
         result = run(
@@ -156,8 +159,9 @@ def command(
         several = len(result.outputs) > 1  # a tuple or NamedTuple: one `name: value` line each
         for name, value in result.outputs.items():
             click.echo(f"{name}: {_plain(value)}" if several else _plain(value))
+        code = f"bundle {result.bundle_short}, " if result.bundle_short else ""
         click.echo(
-            f"pack: {result.task} succeeded (execution {result.execution.id}, "
+            f"pack: {result.task} succeeded (execution {result.execution.id}, {code}"
             f"{result.timings.get('total', 0.0):.2f}s); artifacts: {result.execution.run_prefix}",
             err=True,
         )

@@ -71,18 +71,30 @@ class RunResult:
     def error(self) -> ErrorInfo | None:
         return self.errors[-1] if self.errors else None
 
+    @property
+    def bundle_short(self) -> str | None:
+        """The first 12 hex digits of the digest of the code bundle that ran, if any."""
+        digest = getattr(self.bundle, "digest", None)
+        if not digest:
+            return None
+        return str(digest).rpartition(":")[2][:12]
+
     def failure(self, *, log_shown: bool = False) -> TaskFailed:
         """The error a failed run ends with. `log_shown`: the container's output was
         streamed to the user, so a traceback the attempt printed is not repeated; the
         error then names the exception and where its error document lives."""
+        from pack.launcher.sourcepaths import attempt_source_paths
+
         last = self.attempts[-1]
         err = self.error
         n = len(self.attempts)
-        head = f"task {self.task} failed (execution {self.execution.id}, attempt {n} of {self.max_attempts}"
+        code = f", bundle {self.bundle_short}" if self.bundle_short else ""
+        head = f"task {self.task} failed (execution {self.execution.id}{code}, attempt {n} of {self.max_attempts}"
         head += "; not retried)" if n < self.max_attempts else ")"
         if err is not None:
             who = "in the task's code" if err.user else "in pack's runtime"
-            message = err.message.rstrip()
+            # As the streamed log showed it (a local run: frames in the user's files).
+            message = attempt_source_paths(err.message.rstrip(), last.details)
             if log_shown and message and message in last.log_tail:
                 lines = [line for line in message.splitlines() if line.strip()]
                 summary = lines[-1] if err.user else lines[0]

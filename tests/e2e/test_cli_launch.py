@@ -235,3 +235,75 @@ def test_local_refuses_what_it_cannot_do_before_anything_is_written(
     assert r.code == 2 and "--env-from-secret needs --backend kubernetes" in r.err
     r = pack("run", "--detach", wf, "env_names")
     assert r.code == 2 and "--detach and --keep need --backend docker or kubernetes" in r.err
+
+
+TRACED = {
+    "tracehelper_mod.py": """
+    import warnings
+    from pathlib import Path
+
+
+    def explode(n):
+        warnings.warn("careful")
+        raise ValueError(f"boom {n}")
+
+
+    def read_missing():
+        return (Path(__file__).parent / "missing.txt").read_text()
+    """,
+    "traced_mod.py": """
+    from pack import task
+
+    import tracehelper_mod
+
+
+    @task
+    def fails(n: int) -> int:
+        return tracehelper_mod.explode(n)
+
+
+    @task
+    def reads() -> str:
+        return tracehelper_mod.read_missing()
+
+
+    @task
+    def fine() -> int:
+        return 1
+    """,
+}
+
+
+def test_a_local_run_shows_tracebacks_in_the_users_files_and_the_bundle_that_ran(
+    pack: Any, project: Any
+) -> None:
+    root = project(TRACED).resolve()
+    wf = str(root / "traced_mod.py")
+    r = pack("run", "-o", "json", wf, "fails", "--n", "7")
+    assert r.code == 1
+    doc = r.json()
+    # The streamed log: every frame in the user's source tree, none in the extracted copy.
+    assert f'File "{root}/traced_mod.py", line 8, in fails' in r.err
+    assert f'File "{root}/tracehelper_mod.py", line 7, in explode' in r.err
+    assert f"{root}/tracehelper_mod.py:6: UserWarning: careful" in r.err
+    assert "/code/" not in r.err
+    # The final line: one line (the log showed the traceback), naming the bundle that ran.
+    bundle = doc["bundle"]["digest"].removeprefix("sha256:")[:12]
+    last = r.err.strip().splitlines()[-1]
+    assert last.startswith(
+        f"pack: error: task traced_mod.fails failed (execution {doc['execution_id']}, "
+        f"bundle {bundle}, attempt 1 of 1): ValueError: boom 7 (in the task's code; traceback above"
+    )
+    # The run's stored log is what was shown.
+    logs = pack("logs", doc["execution_id"])
+    assert f'File "{root}/tracehelper_mod.py", line 7, in explode' in logs.out
+
+    # A message keeps the path the task really used (it is not in the source tree).
+    r = pack("run", wf, "reads")
+    assert r.code == 1
+    assert f'File "{root}/tracehelper_mod.py", line 11, in read_missing' in r.err
+    assert "/code/missing.txt'" in r.err and f"{root}/missing.txt" not in r.err
+
+    r = pack("run", wf, "fine")
+    assert r.code == 0, r.err
+    assert f", bundle {bundle}, " in r.err.strip().splitlines()[-1]  # the same code ran

@@ -335,7 +335,10 @@ def test_non_recoverable_failure_is_not_retried(pack: Any, project: Any) -> None
     assert len(doc["attempts"]) == 1
     assert doc["attempts"][0]["error"]["code"] == "KeyError"
     assert doc["attempts"][0]["error"]["user"] is True
-    assert "(execution " + doc["execution_id"] + ", attempt 1 of 3; not retried)" in r.err
+    bundle = doc["bundle"]["digest"].removeprefix("sha256:")[:12]
+    assert (
+        f"(execution {doc['execution_id']}, bundle {bundle}, attempt 1 of 3; not retried)" in r.err
+    )
     assert "retrying" not in r.err
 
 

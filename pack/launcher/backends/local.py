@@ -7,7 +7,8 @@ environment a pod gets: the container's env (what the renderer sets, and the val
 else of the caller's environment reaches the task (no PYTHONPATH: it imports only what
 the bundle or the installed environment holds, never the user's working tree; no
 credentials unless named). The image is not used; this machine's Python is, so the
-code must come in a bundle (see refuse_unsupported).
+code must come in a bundle (see refuse_unsupported). What the task prints is streamed
+with its traceback frames pointing at the user's source files, not the extracted copy.
 
 Like a container, the process has a filesystem of its own that goes away with it:
 its TMPDIR is inside that directory, which is removed however the attempt ends. It
@@ -34,6 +35,7 @@ from pack.errors import LaunchError, UsageError
 from pack.launcher.backends.base import AttemptResult, Backend, RunInterrupted
 from pack.launcher.entrypoint import program_for
 from pack.launcher.podspec import container_env, manifest_of, primary_container
+from pack.launcher.sourcepaths import CODE_DIR, SOURCE_ROOT, attempt_source_paths
 
 if TYPE_CHECKING:
     from pack.config import Config
@@ -83,11 +85,15 @@ class LocalBackend(Backend):
         log_sink: IO[str] | None = None,
         work_root: Path | None = None,
         keep_workdir: bool = False,
+        source_root: Path | None = None,
     ) -> None:
         self.base_env = process_env(base_env)
         self.log_sink = log_sink
         self.work_root = work_root
         self.keep_workdir = keep_workdir
+        # The folder the bundle was packaged from: tracebacks printed by the task point
+        # there rather than at the extracted copy (pack.launcher.sourcepaths).
+        self.source_root = source_root
 
     def command(self, pod: Any) -> list[str]:
         container = primary_container(manifest_of(pod))
@@ -108,6 +114,7 @@ class LocalBackend(Backend):
         )
         (workdir / "tmp").mkdir()
         env["TMPDIR"] = str(workdir / "tmp")
+        paths = self._source_paths(container, workdir)
         deadline = (pod.get("spec") or {}).get("activeDeadlineSeconds")
         tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL_LINES)
         started = time.time()
@@ -127,7 +134,9 @@ class LocalBackend(Backend):
             shutil.rmtree(workdir, ignore_errors=True)
             raise LaunchError(f"cannot start {argv[0]}: {exc.strerror or exc}") from None
         muted = threading.Event()
-        reader = threading.Thread(target=self._pump, args=(proc.stdout, tail, muted), daemon=True)
+        reader = threading.Thread(
+            target=self._pump, args=(proc.stdout, tail, muted, paths), daemon=True
+        )
         reader.start()
         reason = None
         try:
@@ -165,11 +174,27 @@ class LocalBackend(Backend):
             log_tail="".join(tail),
             started_at=started,
             finished_at=finished,
-            details={"workdir": str(workdir)},
+            details={"workdir": str(workdir), **paths},
         )
 
-    def _pump(self, stream: Any, tail: collections.deque[str], muted: threading.Event) -> None:
+    def _source_paths(self, container: Mapping[str, Any], workdir: Path) -> dict[str, str]:
+        """CODE_DIR (where pack-fast-execute extracts the bundle, as the task sees it:
+        its cwd-based paths are real paths) and SOURCE_ROOT, when both are known."""
+        args = [str(a) for a in container.get("args") or []]
+        if self.source_root is None or "--dest-dir" not in args[:-1]:
+            return {}
+        dest = workdir / args[args.index("--dest-dir") + 1]
+        return {CODE_DIR: os.path.realpath(dest), SOURCE_ROOT: str(self.source_root)}
+
+    def _pump(
+        self,
+        stream: Any,
+        tail: collections.deque[str],
+        muted: threading.Event,
+        paths: Mapping[str, str],
+    ) -> None:
         for line in stream:
+            line = attempt_source_paths(line, paths)
             tail.append(line)
             if self.log_sink is not None and not muted.is_set():
                 self.log_sink.write(line)
@@ -198,7 +223,11 @@ def stop_process_group(proc: subprocess.Popen[str], grace: float = STOP_GRACE_SE
 
 
 def open_backend(
-    config: Config, env: Mapping[str, str], *, log_sink: IO[str] | None = None
+    config: Config,
+    env: Mapping[str, str],
+    *,
+    log_sink: IO[str] | None = None,
+    source_root: Path | None = None,
 ) -> Backend:
     """The factory every backend module exposes (see pack.launcher.run.open_backend)."""
-    return LocalBackend(base_env=env, log_sink=log_sink)
+    return LocalBackend(base_env=env, log_sink=log_sink, source_root=source_root)
