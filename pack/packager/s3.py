@@ -11,17 +11,19 @@ from __future__ import annotations
 import io
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlparse
 
 from pack.atomic import atomic_write
 from pack.errors import StoreError
-from pack.packager.store import check_key, check_size, copy_capped
+from pack.packager.store import check_key, check_size
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
 PART_SIZE = 16 * 1024 * 1024
+# GETs of one object whose body broke midway, resumed where it broke (see S3Store._read).
+READ_ATTEMPTS = 5
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 _ALREADY_THERE = {"PreconditionFailed", "412", "ConditionalRequestConflict"}
 
@@ -211,34 +213,78 @@ class S3Store:
             raise
 
     def get_bytes(self, key: str) -> bytes:
+        parts: list[bytes] = []
         try:
-            answer = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
-            return answer["Body"].read()  # type: ignore[no-any-return]
+            self._read(key, parts.append, None)
         except _boto_errors() as exc:
-            if _code(exc) in _NOT_FOUND:
-                raise StoreError(f"not found: {self.url(key)}") from None
-            raise StoreError(f"cannot read {self.url(key)}: {_describe(exc)}") from None
+            raise self._read_error(key, exc) from None
+        return b"".join(parts)
 
     def get_file(self, key: str, dest: Path, *, max_bytes: int | None = None) -> None:
-        url = self.url(key)
         try:
-            answer = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
-            body = answer["Body"]
-            try:
-                # Refused on the announced size before dest is created, and while
-                # streaming if more comes than was announced.
-                check_size(url, int(answer.get("ContentLength") or 0), max_bytes)
-                atomic_write(dest, lambda out: copy_capped(body, out, url, max_bytes))
-            finally:
-                body.close()
+            atomic_write(dest, lambda out: self._read(key, out.write, max_bytes))
         except OSError as exc:
             raise StoreError(
                 f"cannot write {dest} from {self.url(key)}: {exc.strerror or exc}"
             ) from None
         except _boto_errors() as exc:
-            if _code(exc) in _NOT_FOUND:
-                raise StoreError(f"not found: {self.url(key)}") from None
-            raise StoreError(f"cannot read {self.url(key)}: {_describe(exc)}") from None
+            raise self._read_error(key, exc) from None
+
+    def _read_error(self, key: str, exc: Exception) -> StoreError:
+        if _code(exc) in _NOT_FOUND:
+            return StoreError(f"not found: {self.url(key)}")
+        if _code(exc) in _ALREADY_THERE:  # If-Match of a resumed read
+            return StoreError(f"cannot read {self.url(key)}: it changed while it was read")
+        return StoreError(f"cannot read {self.url(key)}: {_describe(exc)}")
+
+    def _read(self, key: str, sink: Callable[[bytes], object], max_bytes: int | None) -> None:
+        """The object's bytes into `sink`, in order, each byte once.
+
+        botocore retries a GET until its answer's head arrives, not while the body
+        streams: a connection that breaks, stalls or closes early mid-body would fail the
+        read. The read resumes instead from the byte it reached (`Range`), of the same
+        object (`If-Match` its first ETag: one that changed meanwhile is not spliced),
+        up to READ_ATTEMPTS times. Refused on the announced size before `sink` sees a
+        byte (ObjectTooLarge), and while streaming if more comes than was announced.
+        """
+        from botocore.exceptions import IncompleteReadError, ReadTimeoutError
+
+        try:
+            from botocore.exceptions import ResponseStreamingError
+
+            broken: tuple[type[Exception], ...] = (
+                IncompleteReadError,
+                ReadTimeoutError,
+                ResponseStreamingError,
+            )
+        except ImportError:  # botocore < 1.29.111 lets urllib3's error through
+            from urllib3.exceptions import ProtocolError
+
+            broken = (IncompleteReadError, ReadTimeoutError, ProtocolError)
+        url, full = self.url(key), self._key(key)
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": full}
+        offset = 0
+        for attempt in range(1, READ_ATTEMPTS + 1):
+            answer = self.client.get_object(**args)
+            body = answer["Body"]
+            try:
+                if "IfMatch" not in args:
+                    check_size(url, int(answer.get("ContentLength") or 0), max_bytes)
+                    if answer.get("ETag"):
+                        args["IfMatch"] = answer["ETag"]
+                while True:
+                    chunk = body.read(1 << 20)
+                    if not chunk:
+                        return
+                    offset += len(chunk)
+                    check_size(url, offset, max_bytes)
+                    sink(chunk)
+            except broken:
+                if attempt == READ_ATTEMPTS:
+                    raise
+                args["Range"] = f"bytes={offset}-"
+            finally:
+                body.close()
 
     def list_keys(self, prefix: str = "", *, start_after: str | None = None) -> Iterator[str]:
         base = f"{self.prefix}/" if self.prefix else ""
