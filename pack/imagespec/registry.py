@@ -410,6 +410,17 @@ class _SourceFailed(Exception):
     """Reading the blob being uploaded failed (its connection broke): start over."""
 
 
+class _UploadLost(Exception):
+    """The registry no longer knows the upload session: start over.
+
+    distribution keeps the offset in the Location's `_state`; once a chunk reached it in
+    part (the connection broke mid-PATCH) or arrived while its answer was lost (a
+    timeout, then the same PATCH again), the bytes on disk and that offset disagree and
+    every later call on the session answers 404 BLOB_UPLOAD_INVALID. Only a new upload
+    goes on from there.
+    """
+
+
 class RegistryClient:
     """OCI distribution API client. Thread-safe; reuse one per command."""
 
@@ -492,10 +503,13 @@ class RegistryClient:
                 probe = resp
                 if method == "HEAD":
                     try:
-                        probe = self.transport("GET", url, headers, None)
+                        # Streamed: a 200 here is a whole blob or manifest, never read.
+                        probe = self.transport("GET", url, headers, None, stream=True)
                     except (OSError, http.client.HTTPException) as exc:
                         last = f"cannot connect ({type(exc).__name__}: {exc})"
                         continue
+                    if probe.stream is not None:
+                        probe.stream.close()
                     if probe.status < 500:
                         return Response(probe.status, probe.headers, b"")
                 if says_not_found(probe.body):
@@ -761,8 +775,9 @@ class RegistryClient:
         registry answers goes through the same host/scheme rules as every request. The
         bytes are hashed as they stream: a source that gives other bytes than `blob.digest`
         and `blob.size` promise is never committed (the upload is cancelled). A chunk whose
-        answer was lost is resumed from the offset the registry reports; a source stream
-        that breaks starts the upload again, up to `retries` times.
+        answer was lost is resumed from the offset the registry reports (416); a source
+        stream that breaks, or an upload the registry stops knowing (404: distribution
+        after a chunk broke midway), starts the upload again, up to `retries` times.
         """
         host, repo = api_host(registry), api_repository(registry, repository)
         digest = _checked(blob.digest, host)
@@ -789,7 +804,7 @@ class RegistryClient:
                 with blob.open() as stream:
                     self._stream_upload(host, repo, scope, location, blob, stream, chunk)
                 return "uploaded"
-            except _SourceFailed as exc:
+            except (_SourceFailed, _UploadLost) as exc:
                 last = str(exc)
                 self._cancel(host, scope, location)
             except Exception:
@@ -869,7 +884,7 @@ class RegistryClient:
         if resp.status == 404:
             # A retried PUT whose first attempt committed finds no upload left.
             if not self.blob_exists(host, repo, blob.digest):
-                raise RegistryError(f"registry {host}: committing blob {blob.digest}: 404")
+                raise _UploadLost(f"committing blob {blob.digest} answered 404")
             return
         committed = _header_digest(resp, host)
         if committed is not None and committed != blob.digest:
@@ -892,13 +907,17 @@ class RegistryClient:
                     "Content-Length": str(len(part)),
                 },
                 body=part,
-                ok=(202, 416),
+                ok=(202, 416, 404),
             )
             if resp.status == 202:
                 return self._location(host, resp, location)
+            if resp.status == 404:
+                raise _UploadLost(f"PATCH of bytes {first}-{first + len(part) - 1} answered 404")
             # 416: the registry holds another amount (an earlier try got through, or part
             # of it did): ask how much, and send the rest.
-            status = self.request("GET", host, location, scope=scope, ok=(204,))
+            status = self.request("GET", host, location, scope=scope, ok=(204, 404))
+            if status.status == 404:
+                raise _UploadLost(f"the upload's status answered 404 after a 416 at byte {first}")
             have = upload_range(status.header("range"))
             if status.header("location"):
                 location = self._location(host, status, location)
