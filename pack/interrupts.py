@@ -14,18 +14,18 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-@dataclass
 class Stop:
-    """Which signal stopped the process, if one did."""
+    """Which signal stopped the process, if one did. (A plain class: `pack --help` does
+    not pay for importing dataclasses.)"""
 
-    signum: int | None = None
+    def __init__(self) -> None:
+        self.signum: int | None = None
 
     @property
     def exit_code(self) -> int:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -37,16 +38,28 @@ def _processes_with(argv: list[str]) -> list[int]:
     return found
 
 
-def _in_session(sid: int) -> list[str]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if os.getsid(int(entry.name)) == sid:
-                    out.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
-            except OSError:
-                pass
-    return out
+def _stop(
+    proc: subprocess.Popen[str], signum: int, started: Callable[[], bool], timeout: float
+) -> str:
+    """Once `started()`, Ctrl-C (SIGINT to the whole group, as a terminal sends it) or
+    SIGTERM (to pack alone, as `timeout` does); the one `pack: ` line pack printed,
+    after checking the exit code and that no traceback came with it."""
+    try:
+        assert _wait(started, timeout), "never got to the point to interrupt"
+        time.sleep(1)
+        if signum == signal.SIGINT:
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 128 + signum, err
+    assert "Traceback" not in err
+    stops = [line for line in err.splitlines() if line.startswith("pack: ")]
+    assert len(stops) == 1, err
+    return stops[0]
 
 
 def _wait(cond, timeout: float) -> bool:  # type: ignore[no-untyped-def]
@@ -99,21 +112,8 @@ def test_interrupted_build_is_cancelled_and_leaves_nothing(
         text=True,
         start_new_session=True,
     )
-    try:
-        running = _wait(lambda: _processes_with(step), 240)
-        assert running, f"the RUN step never started; session: {_in_session(proc.pid)}"
-        if signum == signal.SIGINT:
-            os.killpg(proc.pid, signal.SIGINT)  # the terminal: pack and the docker CLI
-        else:
-            proc.send_signal(signal.SIGTERM)  # pack alone
-        _, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 128 + signum, err
-    assert "Traceback" not in err
-    stops = [line for line in err.splitlines() if line.startswith("pack: ")]
-    assert stops == ["pack: interrupted" if signum == signal.SIGINT else "pack: terminated"]
+    line = _stop(proc, signum, lambda: bool(_processes_with(step)), 240)
+    assert line == ("pack: interrupted" if signum == signal.SIGINT else "pack: terminated")
     assert _wait(lambda: not _processes_with(step), 60), "the build kept running in the engine"
     assert list(tmp.iterdir()) == []
     assert RegistryClient().exists(ref) is False
@@ -153,20 +153,7 @@ def test_interrupted_docker_run_removes_its_container(
         text=True,
         start_new_session=True,
     )
-    try:
-        assert _wait(lambda: bool(containers()), 600), "the container never started"
-        time.sleep(1)
-        if signum == signal.SIGINT:
-            os.killpg(proc.pid, signal.SIGINT)
-        else:
-            proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 128 + signum, err
-    assert "Traceback" not in err
-    stops = [line for line in err.splitlines() if line.startswith("pack: ")]
-    assert len(stops) == 1 and stops[0].startswith("pack: interrupted: stopped container"), err
+    line = _stop(proc, signum, lambda: bool(containers()), 600)
+    assert line.startswith("pack: interrupted: stopped container")
     assert containers("-a") == []
     assert list(tmp.iterdir()) == []
