@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from pack.runs.logs import LogCapture
     from pack.runs.recorder import Recorder
 
+# botocore's NoCredentialsError: the task (or pack-fast-execute) found no S3 credentials.
+_NO_CREDENTIALS = "Unable to locate credentials"
 BACKENDS = ("local", "docker", "kubernetes")
 
 
@@ -110,11 +112,17 @@ class RunResult:
             if last.log_tail:
                 body += "\nlast output:\n" + last.log_tail.rstrip()
         hint = None
+        said = (err.message if err is not None else "") + "\n" + last.log_tail
         if self.left_out:
             from pack.packager.selection import not_shipped_hint
 
-            said = (err.message if err is not None else "") + "\n" + last.log_tail
             hint = not_shipped_hint(said, self.left_out)
+        if hint is None and _NO_CREDENTIALS in said:
+            hint = (
+                "a task sees only the variables --pass-env names (and pod template values), on "
+                "every backend: pass the store's credentials, e.g. --pass-env AWS_ACCESS_KEY_ID "
+                "--pass-env AWS_SECRET_ACCESS_KEY"
+            )
         return TaskFailed(body, hint=hint)
 
     def as_json(self) -> dict[str, Any]:

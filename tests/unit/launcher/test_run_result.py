@@ -57,3 +57,10 @@ def test_retryable_follows_the_error_document_else_the_backend() -> None:
     assert not retryable(AttemptResult(1, "Failed", None, "DeadlineExceeded"), None)
     pod = AttemptResult(1, "Failed", None, "Evicted", details={"recoverable": "false"})
     assert not retryable(pod, None)
+
+
+def test_missing_store_credentials_point_at_pass_env() -> None:
+    tail = "pack-fast-execute: cannot fetch s3://b/x.tar.zst: Unable to locate credentials\n"
+    failure = failed(tail, None).failure(log_shown=True)
+    assert failure.hint is not None and "--pass-env AWS_ACCESS_KEY_ID" in failure.hint
+    assert failed("other\n", None).failure(log_shown=True).hint is None
