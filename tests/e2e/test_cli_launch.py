@@ -165,6 +165,17 @@ def test_one_bad_annotation_leaves_the_other_tasks_runnable(pack: Any, project: 
     assert r.code == 2 and "tasks in this file: good, untyped, weird" in r.err
 
 
+def test_a_bad_annotation_does_not_stop_building_the_files_images(pack: Any, project: Any) -> None:
+    source = MIXED_TASKS.replace(
+        "from pack import task",
+        'from pack import ImageSpec, task\n\n    image = ImageSpec(name="mixed")',
+    )
+    spec = str(project({"mixed_spec.py": source}) / "mixed_spec.py")
+    r = pack("hash", "-o", "json", spec)
+    assert r.code == 0, r.err
+    assert [row["variable"] for row in r.json()] == ["image"]
+
+
 ENV_TASKS = """
     import os
 

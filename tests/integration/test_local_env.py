@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
 from .conftest import S3Server
+from .test_s3_endpoint import _pack
 
 pytestmark = pytest.mark.integration
 
@@ -26,17 +25,6 @@ from pack import task
 def env_names() -> list[str]:
     return sorted(os.environ)
 """
-
-
-def _pack(root: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pack", *args],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def test_store_credentials_reach_a_local_task_only_when_named(
