@@ -202,3 +202,41 @@ def kubeconfig() -> Path:
     if not path.is_file():
         _unavailable("Kubernetes cluster", f"no kubeconfig at {path}")
     return path
+
+
+@dataclass(frozen=True)
+class Browser:
+    """Debian's chromium, headless, driven by Playwright (which never downloads a browser)."""
+
+    executable: str
+    # The flags that work on this kind of machine (closed network, root, no GPU).
+    args: tuple[str, ...] = (
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    )
+
+
+@pytest.fixture(scope="session")
+def browser_binary() -> Browser:
+    path = os.environ.get("PACK_TEST_CHROMIUM", "/usr/bin/chromium")
+    if not Path(path).is_file():
+        _unavailable("headless chromium", f"no browser at {path} (apt-get install chromium)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        _unavailable("headless chromium", "playwright is not installed (pip install -e '.[test]')")
+    return Browser(path)
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    """Where tests keep what a person may want to look at (screenshots)."""
+    root = Path(__file__).resolve().parents[2]
+    path = Path(os.environ.get("PACK_TEST_ARTIFACTS", str(root / "build" / "test-artifacts")))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
