@@ -17,9 +17,23 @@ _EXPORTS = {
     "Directory": "pack.launcher.types.files",
     "current_context": "pack.launcher.context",
     "Deck": "pack.deck.deck",
+    "workflow": "pack.launcher.workflow.definition",
+    "map_task": "pack.launcher.workflow.map_task",
+    "ShellTask": "pack.launcher.workflow.shell",
 }
 
-__all__ = ["Deck", "Directory", "File", "ImageSpec", "Resources", "current_context", "task"]
+__all__ = [
+    "Deck",
+    "Directory",
+    "File",
+    "ImageSpec",
+    "Resources",
+    "ShellTask",
+    "current_context",
+    "map_task",
+    "task",
+    "workflow",
+]
 
 if TYPE_CHECKING:
     from pack.deck.deck import Deck
@@ -28,6 +42,9 @@ if TYPE_CHECKING:
     from pack.launcher.resources import Resources
     from pack.launcher.task import task
     from pack.launcher.types.files import Directory, File
+    from pack.launcher.workflow.definition import workflow
+    from pack.launcher.workflow.map_task import map_task
+    from pack.launcher.workflow.shell import ShellTask
 
 
 def __getattr__(name: str) -> Any:

@@ -63,6 +63,10 @@ class ObjectTooLarge(StoreError):
     """An object bigger than the reader's cap: refused before any of it was written."""
 
 
+class ObjectNotFound(StoreError):
+    """The store answered: no object under that key (not "could not ask")."""
+
+
 class ArchiveError(PackError):
     """A bundle that fails verification or tries to escape its destination."""
 
@@ -83,3 +87,26 @@ class Interrupted(PackError):
 
 class TaskFailed(PackError):
     """The user's task ran and failed; the message carries its traceback."""
+
+
+class ChildFailed(TaskFailed):
+    """A task a workflow called failed: `label failed: <its error in one line>`.
+
+    Raised into the calling workflow's body, which may catch it like any exception.
+    """
+
+    def __init__(
+        self, label: str, summary: str, *, execution_id: str | None = None, task: str = ""
+    ) -> None:
+        where = f" (execution {execution_id})" if execution_id else ""
+        super().__init__(f"{label} failed: {summary}{where}")
+        self.label = label
+        self.summary = summary
+        self.execution_id = execution_id
+        self.task = task
+
+
+class RunCancelled(KeyboardInterrupt):
+    """Ctrl-C, SIGTERM or `pack cancel` reached a driver: it stops starting children and
+    stops the running ones. Not an Exception, so a workflow's `except Exception` does not
+    swallow it."""

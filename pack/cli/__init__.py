@@ -38,6 +38,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "inputs": ("pack.cli.outputs", "inputs", "Print the inputs of a run."),
     "deck": ("pack.cli.deck", "command", "Print the path of a local copy of a run's deck.html."),
     "ui": ("pack.cli.ui", "command", "Serve a web console of the runs in a store (pack[ui])."),
+    "cancel": (
+        "pack.cli.cancel",
+        "command",
+        "Stop a run and everything it started (pods, containers, processes).",
+    ),
+    "k8s": ("pack.cli.k8s", "group", "Kubernetes setup for pack (the RBAC a driver pod needs)."),
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Mapping
@@ -87,6 +88,18 @@ def resolve_task(
     metavar="NAME",
     help="Kubernetes: env from the Secret NAME (repeatable).",
 )
+@click.option(
+    "--no-cache",
+    "no_cache",
+    is_flag=True,
+    help="Tasks with cache=True run as if uncached: nothing is looked up or stored.",
+)
+@click.option(
+    "--overwrite-cache",
+    "overwrite_cache",
+    is_flag=True,
+    help="Tasks with cache=True run even when a result is stored, and replace it.",
+)
 @click.option("--project", default=None, help="Project recorded on the execution.")
 @click.option("--domain", default=None, help="Domain recorded on the execution.")
 @output_option
@@ -102,6 +115,8 @@ def command(
     pod_template: str | None,
     pass_env: tuple[str, ...],
     env_from_secret: tuple[str, ...],
+    no_cache: bool,
+    overwrite_cache: bool,
     project: str | None,
     domain: str | None,
     output: str,
@@ -110,11 +125,20 @@ def command(
 ) -> None:
     """Run TASK from FILE: package its code, then run it as a pod would.
 
-    Task inputs are options after TASK; `pack run FILE TASK --help` lists them.
+    TASK may be a @workflow: its body drives, each task it calls runs as its own
+    pod (container, process). Task inputs are options after TASK; `pack run FILE
+    TASK --help` lists them.
     """
+    from pack.errors import UsageError
     from pack.launcher.run import open_backend, run
+    from pack.launcher.workflow.cache import StoreCache
+    from pack.launcher.workflow.images import ImageTable
+    from pack.launcher.workflow.launch import Launch
+    from pack.launcher.workflow.process import driver_process
     from pack.runs.logs import LogCapture
 
+    if no_cache and overwrite_cache:
+        raise UsageError("--no-cache and --overwrite-cache exclude each other; pick one")
     config = config_from(
         store=store, backend=backend, project=project, domain=domain, pod_template=pod_template
     )
@@ -125,6 +149,11 @@ def command(
         from pack.launcher.backends.local import refuse_unsupported
 
         refuse_unsupported(copy=copy, detach=detach, keep=keep, env_from_secret=env_from_secret)
+    if task.is_workflow and detach and config.backend != "kubernetes":
+        raise UsageError(
+            "--detach of a workflow needs --backend kubernetes: its driver runs as a pod "
+            "that starts the children (docker containers cannot start containers)"
+        )
     remote = _remote_setup(config, task, detach, keep, pass_env, env_from_secret)
     # The container's output goes to the terminal and, per attempt, into the run's record.
     capture = LogCapture(sys.stderr)
@@ -134,31 +163,70 @@ def command(
     be = open_backend(
         config.backend, config, os.environ, log_sink=cast(IO[str], capture), **opening
     )
-    try:
-        result = run(
-            task,
-            source,
-            values,
-            config=config,
-            backend=be,
-            copy=copy,
-            follow_links=follow_links,
-            on_warning=lambda m: click.echo(f"pack: warning: {m}", err=True),
-            on_attempt=lambda a, e: _report_attempt(a, e, task.retries + 1),
-            log_capture=capture,
-            **remote,
+    cache_mode = "off" if no_cache else "overwrite" if overwrite_cache else "use"
+    # Attached, this process drives the run until it ends; `pack cancel` finds it here.
+    attached = (
+        contextlib.nullcontext()
+        if detach
+        else driver_process(
+            config.cache_dir,
+            remote["execution_id"],
+            backend=config.backend,
+            store_url=config.store_url,
         )
+    )
+    try:
+        images = ImageTable(config, remote.pop("prepare_image", None))
+        launch = Launch(
+            task,
+            root=source.root,
+            config=config,
+            environ=os.environ,
+            backend=be,
+            images=images,
+            pass_env=pass_env,
+            env_from_secret=env_from_secret,
+            cache_mode=cache_mode,
+            detach=detach,
+            options=remote.pop("options", None),
+        )
+        with attached:
+            result = run(
+                task,
+                source,
+                values,
+                config=config,
+                backend=be,
+                copy=copy,
+                follow_links=follow_links,
+                on_warning=lambda m: click.echo(f"pack: warning: {m}", err=True),
+                on_attempt=lambda a, e: _report_attempt(a, e, task.retries + 1),
+                log_capture=capture,
+                # An attached workflow drives from here: its own image is never pulled.
+                prepare_image=None if launch.in_process else images.resolve,
+                on_launch=launch.on_launch,
+                cache=StoreCache(config.store_url, cache_mode),
+                **remote,
+            )
     finally:
         be.close()
-    if detach:
+    if detach and result.cache != "hit":
         _report_detached(result, output)
         return
+    children = _children(result, config)
     if output == "json":
-        echo_json(result.as_json())
+        echo_json({**result.as_json(), "children": children})
     elif result.succeeded:
         several = len(result.outputs) > 1  # a tuple or NamedTuple: one `name: value` line each
         for name, value in result.outputs.items():
             click.echo(f"{name}: {_plain(value)}" if several else _plain(value))
+        if result.cache == "hit":
+            click.echo(
+                f"pack: {result.task}: cache hit (key {result.cache_key}); no pod was started",
+                err=True,
+            )
+        if children:
+            click.echo(f"pack: {_calls_summary(children)}", err=True)
         code = f"bundle {result.bundle_short}, " if result.bundle_short else ""
         click.echo(
             f"pack: {result.task} succeeded (execution {result.execution.id}, {code}"
@@ -166,8 +234,37 @@ def command(
             err=True,
         )
     if not result.succeeded:
+        if children and output != "json":
+            click.echo(f"pack: {_calls_summary(children)}", err=True)
         # Every backend streamed the container's output to stderr (log_sink above).
         raise result.failure(log_shown=True)
+
+
+def _children(result: Any, config: Any) -> list[dict[str, Any]]:
+    """The task calls the run made (each a child run record), in call order."""
+    from pack.runs.runstore import RunStore
+
+    if result.cache == "hit":
+        return []
+    children = RunStore.open(config.store_url).children(result.execution.id)
+    return [child.to_dict() for child in children]
+
+
+def _calls_summary(children: list[dict[str, Any]]) -> str:
+    """`5 task calls: 3 ran, 2 cache hits` (and failures, stops)."""
+    from collections import Counter
+
+    counts = Counter(
+        "cached" if c.get("cache") in ("hit", "shared") else c.get("status") for c in children
+    )
+    parts = [f"{counts['succeeded']} ran"] if counts["succeeded"] else []
+    if counts["cached"]:
+        parts.append(f"{counts['cached']} cache hit{'s' if counts['cached'] != 1 else ''}")
+    for status in ("failed", "aborted", "running", "pending"):
+        if counts[status]:
+            parts.append(f"{counts[status]} {status}")
+    n = len(children)
+    return f"{n} task call{'s' if n != 1 else ''}: {', '.join(parts) or 'none finished'}"
 
 
 def _remote_setup(

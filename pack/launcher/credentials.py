@@ -30,6 +30,8 @@ from pack.packager.store import ENV_NETWORK_TIMEOUT, ENV_S3_ENDPOINT
 
 # Names (never values) of the env entries that came from --pass-env.
 PASS_ENV_ANNOTATION = "pack.dev/pass-env"
+# The name of the Secret a pod's --pass-env values come from (not a value).
+ENV_PASS_ENV_SECRET = "PACK_PASS_ENV_SECRET"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 # Secret names are DNS subdomains.
 _SECRET_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
@@ -127,4 +129,9 @@ def pass_env_secret(
             value = item.pop("value", None)
             data[str(item["name"])] = "" if value is None else str(value)
             item["valueFrom"] = {"secretKeyRef": {"name": secret_name, "key": item["name"]}}
+    if data:
+        # A driver in this pod hands the same Secret to the children it starts.
+        env = container.setdefault("env", [])
+        env[:] = [e for e in env if e.get("name") != ENV_PASS_ENV_SECRET]
+        env.append({"name": ENV_PASS_ENV_SECRET, "value": secret_name})
     return out, data

@@ -348,7 +348,7 @@ def _step(step: str, fn: Callable[[], Any], *, user: bool, recoverable: bool = F
         raise Failure(exc, user=user, recoverable=recoverable, step=step) from exc
 
 
-def _read_fetch_timing(env: dict[str, str] | os._Environ[str]) -> dict[str, float]:
+def _read_fetch_timing(env: Mapping[str, str]) -> dict[str, float]:
     parts = env.get(ENV_FETCH_TIMING, "").split(",")
     if len(parts) != 3:
         return {}
@@ -382,14 +382,16 @@ def _run_task_in(
     resolver_name: str,
     module: str,
     name: str,
-    env: dict[str, str] | os._Environ[str],
+    env: Mapping[str, str],
 ) -> dict[str, float]:
+    import inspect
+
     from flyteidl.core.literals_pb2 import LiteralMap
 
     from pack.errors import StoreError
     from pack.launcher.context import context_from_env, reset_context, set_context
     from pack.launcher.errors import Recoverable
-    from pack.launcher.outputs import SINGLE_NAME, named_outputs
+    from pack.launcher.outputs import named_outputs
     from pack.launcher.task_resolver import ResolverError, load_resolver
     from pack.launcher.types.engine import TypeContext, at, default_engine, type_name
     from pack.packager.store import read_url, write_url
@@ -421,8 +423,12 @@ def _run_task_in(
     tabs: list[Any] | None = None
     marks["task_start"] = time.time()
     try:
-        with _deck_tabs(task) as tabs:
+        with _deck_tabs(task) as tabs, _driver_scope(env, ctx.execution_id):
             result = task.fn(**kwargs)
+            if inspect.iscoroutine(result):  # an `async def` workflow or task
+                import asyncio
+
+                result = asyncio.run(result)
     except Exception as exc:
         marks["task_end"] = time.time()
         _write_deck(tabs, output_prefix, task, literals, None, marks, error=user_traceback(exc))
@@ -453,7 +459,7 @@ def _run_task_in(
         if task.interface.shape.kind == "tuple":
             declared = f"tuple[{', '.join(type_name(tp) for tp in outputs.values())}]"
         elif task.interface.shape.kind == "single":
-            declared = type_name(outputs[SINGLE_NAME])
+            declared = type_name(next(iter(outputs.values())))
         wrong = TypeError(f"{module}.{name} returned a value that is not `-> {declared}`: {exc}")
         raise Failure(wrong, user=True, recoverable=False, step="convert outputs") from exc
     _step(
@@ -505,6 +511,25 @@ def _write_deck(
     )
 
 
+@contextmanager
+def _driver_scope(env: Mapping[str, str], parent: str) -> Iterator[None]:
+    """When the pod names a driver spec, task calls in the body become child runs
+    (pack.launcher.workflow) through a driver built at the first call and closed at
+    the end, which stops whatever children still run (a stop unwinds through here)."""
+    if "PACK_DRIVER_SPEC" not in env:
+        yield
+        return
+    from pack.launcher.workflow.active import driving
+
+    def factory() -> Any:
+        from pack.launcher.workflow.driver import driver_from_env
+
+        return driver_from_env(env, parent)
+
+    with driving(factory):
+        yield
+
+
 def _write_timings(prefix: str, marks: dict[str, float]) -> None:
     import json
 
@@ -516,8 +541,15 @@ def _write_timings(prefix: str, marks: dict[str, float]) -> None:
         print(f"pack-execute: cannot write timings.json: {exc}", file=sys.stderr)
 
 
-def execute(argv: Sequence[str]) -> NoReturn:
-    use_pod_store_settings(os.environ)
+def execute_status(
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    *,
+    echo: Callable[[str], object] | None = None,
+) -> int:
+    """pack-execute's work, returning its exit code: 0, or EXIT_USER / EXIT_SYSTEM with
+    errors.pb written and the error text handed to `echo` (default: stderr). A stop
+    (Ctrl-C, SIGTERM) propagates: whoever stopped the task says why (a timeout, a cancel)."""
     head, rest = _split_command(argv)
     opts = _options(head, {"--inputs", "--output-prefix", "--raw-output-data-prefix", "--resolver"})
     _require(opts, "--inputs", "--output-prefix", "--raw-output-data-prefix")
@@ -532,31 +564,35 @@ def execute(argv: Sequence[str]) -> NoReturn:
             resolver_name=opts.get("--resolver", "default"),
             module=rest[1],
             name=rest[3],
-            env=os.environ,
+            env=env,
         )
     except Failure as failure:
         exc = failure.exc
         text = user_traceback(exc) if failure.user else "".join(traceback.format_exception(exc))
         if not failure.user:
             text = f"pack could not {failure.step}: {exc}\n{text}"
-        sys.stderr.write(text)
-        try:
-            _write_error(
-                prefix,
-                code=type(exc).__name__,
-                message=text,
-                user=failure.user,
-                recoverable=failure.recoverable,
-            )
-        except Exception as write_exc:
-            print(f"pack-execute: cannot write errors.pb: {write_exc}", file=sys.stderr)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        sys.exit(EXIT_USER if failure.user else EXIT_SYSTEM)
+        (echo or sys.stderr.write)(text)
+        _report_error(
+            prefix, type(exc).__name__, text, user=failure.user, recoverable=failure.recoverable
+        )
+        return EXIT_USER if failure.user else EXIT_SYSTEM
     _write_timings(prefix, {**marks, "execute_end": time.time()})
+    return 0
+
+
+def _report_error(prefix: str, code: str, text: str, *, user: bool, recoverable: bool) -> None:
+    try:
+        _write_error(prefix, code=code, message=text, user=user, recoverable=recoverable)
+    except Exception as write_exc:
+        print(f"pack-execute: cannot write errors.pb: {write_exc}", file=sys.stderr)
+
+
+def execute(argv: Sequence[str]) -> NoReturn:
+    use_pod_store_settings(os.environ)
+    code = execute_status(argv, os.environ)  # a stop propagates to _guard
     sys.stdout.flush()
     sys.stderr.flush()
-    sys.exit(0)
+    sys.exit(code)
 
 
 def _guard(fn: Callable[[Sequence[str]], NoReturn], prog: str, argv: Sequence[str]) -> NoReturn:

@@ -18,7 +18,8 @@ SINGLE_NAME = "o0"
 
 @dataclass(frozen=True)
 class OutputShape:
-    """How a task returns: `kind` is none | single | tuple | namedtuple."""
+    """How a task returns: `kind` is none | single | tuple | namedtuple. A single
+    value's wire name is `o0`, unless the task names it (a ShellTask's one output)."""
 
     kind: str
     types: dict[str, Any]
@@ -65,7 +66,7 @@ def named_outputs(result: Any, shape: OutputShape) -> dict[str, Any]:
     if shape.kind == "none":
         return {}
     if shape.kind == "single":
-        return {SINGLE_NAME: result}
+        return {shape.names[0]: result}
     if not isinstance(result, tuple):
         raise TypeError(
             f"expected a tuple of {len(shape.types)} values, got {type(result).__name__}"
@@ -80,7 +81,7 @@ def returned_value(values: Mapping[str, Any], shape: OutputShape) -> Any:
     if shape.kind == "none":
         return None
     if shape.kind == "single":
-        return values[SINGLE_NAME]
+        return values[shape.names[0]]
     items = [values[name] for name in shape.names]
     if shape.namedtuple is not None:
         return shape.namedtuple(*items)

@@ -48,6 +48,9 @@ LABEL_TASK = LABEL_PREFIX + "task"
 LABEL_ATTEMPT = LABEL_PREFIX + "attempt"
 LABEL_SPEC = LABEL_PREFIX + "spec-digest"
 LABEL_BUNDLE = LABEL_PREFIX + "bundle-digest"
+# A workflow's children: the run that started them, and the run the user started.
+LABEL_PARENT = LABEL_PREFIX + "parent-execution"
+LABEL_ROOT = LABEL_PREFIX + "root-execution"
 # Label values are at most 63 characters, so a sha256 (64 hex) is shortened there;
 # the full digests are in the annotations of the same names.
 LABEL_DIGEST_CHARS = 32

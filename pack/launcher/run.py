@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from pack.config import Config
 from pack.errors import LaunchError, TaskFailed
@@ -64,9 +64,14 @@ class RunResult:
     max_attempts: int = 1  # 1 + the task's retries (1 when detached)
     handle: Any = None  # RunHandle of a detached attempt
     left_out: tuple[Any, ...] = ()  # the bundle plan's Excluded paths, for advice on failure
+    outputs_pb: bytes | None = None  # outputs.pb as read back (a cache entry copies it)
+    cache: str | None = None  # hit (no attempt ran) | miss | None (the task is not cached)
+    cache_key: str | None = None
 
     @property
     def succeeded(self) -> bool:
+        if self.cache == "hit":
+            return True
         return bool(self.attempts) and self.attempts[-1].succeeded
 
     @property
@@ -80,6 +85,20 @@ class RunResult:
         if not digest:
             return None
         return str(digest).rpartition(":")[2][:12]
+
+    def summary(self) -> str:
+        """What went wrong in one line: the user's exception line, pack's first line,
+        or what the backend saw (OOMKilled, a timeout, ...)."""
+        err = self.error
+        if err is not None:
+            lines = [line for line in err.message.splitlines() if line.strip()]
+            if lines:
+                return lines[-1].strip() if err.user else lines[0].strip()
+            return err.code
+        last = self.attempts[-1] if self.attempts else None
+        if last is None:
+            return "no attempt ran"
+        return last.message or last.reason or "no error document was written"
 
     def failure(self, *, log_shown: bool = False) -> TaskFailed:
         """The error a failed run ends with. `log_shown`: the container's output was
@@ -155,6 +174,7 @@ class RunResult:
                 for a, e in zip(self.attempts, self.errors, strict=False)
             ],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "cache": None if self.cache is None else {"status": self.cache, "key": self.cache_key},
         }
 
 
@@ -181,6 +201,21 @@ def jsonable(value: Any) -> Any:
     if hasattr(value, "tolist"):  # numpy arrays
         return value.tolist()
     return value
+
+
+class ResultCache(Protocol):
+    """Stored outputs by call (pack.launcher.workflow.cache.StoreCache is the one implementation):
+    `key` of a call, `lookup` a stored outputs.pb (None: a miss), `store` one.
+    `read`/`write` say what the run may do (--no-cache: neither; --overwrite-cache: write)."""
+
+    read: bool
+    write: bool
+
+    def key(self, task: Task, image_ref: str, literals: LiteralMap) -> str: ...
+
+    def lookup(self, task: Task, key: str) -> bytes | None: ...
+
+    def store(self, task: Task, key: str, outputs: bytes, *, execution_id: str) -> None: ...
 
 
 def open_backend(
@@ -297,13 +332,19 @@ def plan_bundle(
     )
 
 
+def input_literals(task: Task, inputs: Mapping[str, Any], execution: Execution) -> LiteralMap:
+    """Python inputs as literals; local files are uploaded under the run's inputs-raw
+    prefix, stored Files pass by their URL."""
+    tctx = TypeContext(raw_output_prefix=execution.inputs_raw_prefix)
+    return default_engine().to_literal_map(dict(inputs), task.interface.inputs, tctx)
+
+
 def write_inputs(task: Task, inputs: Mapping[str, Any], execution: Execution) -> LiteralMap:
-    """Python inputs as literals (local files uploaded under the run's inputs-raw prefix),
-    written to `execution.inputs_url`; returns the literals (a cache key hashes them)."""
+    """`input_literals` written to `execution.inputs_url`; returns the literals (a cache
+    key hashes them)."""
     from pack.packager.store import write_url
 
-    tctx = TypeContext(raw_output_prefix=execution.inputs_raw_prefix)
-    literals = default_engine().to_literal_map(dict(inputs), task.interface.inputs, tctx)
+    literals = input_literals(task, inputs, execution)
     write_url(execution.inputs_url, literals.SerializeToString())
     return literals
 
@@ -324,11 +365,17 @@ def run(
     prepare_image: Callable[[ImageChoice], tuple[ImageChoice, dict[str, Any]]] | None = None,
     detach: bool = False,
     log_capture: LogCapture | None = None,
+    cache: ResultCache | None = None,
+    on_launch: Callable[[Any, Execution], tuple[Backend, RenderOptions | None]] | None = None,
 ) -> RunResult:
     """Run `task` with `inputs` through `backend`; never raises for a task failure
     (see RunResult.succeeded / .failure()), raises PackError when pack cannot run it.
     `log_capture`: the LogCapture `backend` was opened with as its log sink, so each
-    attempt's whole output is kept with the run's record (see run_execution)."""
+    attempt's whole output is kept with the run's record (see run_execution).
+
+    `on_launch(bundle, execution)`, called once the bundle is published and before
+    anything runs, may hand back another backend and render options for this run
+    (a workflow's driver does: pack.launcher.workflow)."""
     from pack.packager.publish import publish_to
     from pack.packager.store import use_network_timeout, use_s3_endpoint
 
@@ -362,8 +409,12 @@ def run(
         domain=config.domain,
         store_url=config.store_url,
     )
+    if on_launch is not None:
+        with timings.phase("launch"):
+            backend, launch_options = on_launch(bundle, execution)
+            options = launch_options or options
     with timings.phase("inputs"):
-        write_inputs(task, inputs, execution)
+        literals = write_inputs(task, inputs, execution)
     result = run_execution(
         task,
         execution,
@@ -377,6 +428,8 @@ def run(
         timings=timings,
         inputs=inputs,
         log_capture=log_capture,
+        literals=literals,
+        cache=cache,
     )
     result.image_info = image_info
     result.left_out = left_out
@@ -400,6 +453,8 @@ def run_execution(
     log_capture: LogCapture | None = None,
     parent: str | None = None,
     index: int | None = None,
+    literals: LiteralMap | None = None,
+    cache: ResultCache | None = None,
 ) -> RunResult:
     """The attempts of one execution whose inputs.pb is written: render the pod, run it
     on `backend` (or submit it, `detach`), retry what is retryable, read the outputs back.
@@ -412,6 +467,8 @@ def run_execution(
     opened with as its log sink), else the tail the backend reports. `inputs` (the
     Python values) are shown in the record; `parent` and `index` (a map_task's element)
     make it a child in a workflow's tree.
+    A task with `cache=True` and a `cache` (its input `literals` given) is looked up
+    first: a hit returns the stored outputs and starts nothing.
     """
     from pack.packager.store import use_network_timeout, use_s3_endpoint
 
@@ -432,10 +489,24 @@ def run_execution(
         bundle=bundle,
         max_attempts=1 if detach else task.retries + 1,
     )
-    info = None if bundle is None else BundleInfo(bundle.url, str(bundle.digest))
+    local_dir = config.cache_dir / "runs" / execution.id
+    stored: bytes | None = None
+    if cache is not None and task.cache and literals is not None and (cache.read or cache.write):
+        with timings.phase("cache"):
+            result.cache_key = cache.key(task, image.ref, literals)
+            stored = cache.lookup(task, result.cache_key) if cache.read else None
+        result.cache = "miss" if stored is None else "hit"
     recorder = _recorder(
         task, result, execution, backend, inputs or {}, detach, log_capture, parent, index
     )
+    if result.cache == "hit":  # the stored outputs are the run's: nothing starts
+        assert stored is not None
+        result.outputs = read_outputs(task, stored, local_dir)
+        result.outputs_pb = stored
+        result.timings = timings.values
+        recorder.finish("succeeded", timings={k: round(v, 4) for k, v in timings.values.items()})
+        return result
+    info = None if bundle is None else BundleInfo(bundle.url, str(bundle.digest))
     for attempt in range(1, result.max_attempts + 1):
         current = execution.with_attempt(attempt)
         result.execution = current
@@ -456,7 +527,7 @@ def run_execution(
         if detach:
             recorder.submitted()
             break
-        for key, seconds in getattr(backend, "timings", {}).items():
+        for key, seconds in outcome.timings.items():
             timings.values[f"backend.{key}"] = timings.values.get(f"backend.{key}", 0.0) + seconds
         error = None if outcome.succeeded else read_error(current)
         result.attempts.append(outcome)
@@ -486,7 +557,11 @@ def run_execution(
             from pack.packager.store import read_url
 
             data = read_url(result.execution.outputs_url)
-            result.outputs = read_outputs(task, data, config.cache_dir / "runs" / execution.id)
+            result.outputs = read_outputs(task, data, local_dir)
+            result.outputs_pb = data
+        if cache is not None and cache.write and result.cache_key is not None:
+            with timings.phase("cache"):
+                cache.store(task, result.cache_key, data, execution_id=execution.id)
     result.timings = timings.values
     if not detach:
         timings.values["total"] = timings.clock() - timings.started
@@ -525,6 +600,8 @@ def _recorder(
         max_attempts=result.max_attempts,
         parent=parent,
         index=index,
+        kind="workflow" if task.is_workflow else "task",
+        cache=result.cache,
         project=execution.project,
         domain=execution.domain,
         detached=detach,

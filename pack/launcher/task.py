@@ -13,7 +13,7 @@ import datetime as dt
 import functools
 import inspect
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -128,11 +128,18 @@ class Task:
         env: Mapping[str, str] | None = None,
         pod_template: PodTemplate | None = None,
         deck: bool = False,
+        cache: bool = False,
+        cache_version: str | None = None,
+        name: str | None = None,
+        module: str | None = None,
+        interface: Interface | None = None,
     ) -> None:
         self.fn = fn
-        self.name: str = fn.__name__
-        self.module: str = fn.__module__
+        self.name: str = name or fn.__name__
+        self.module: str = module or fn.__module__
         functools.update_wrapper(self, fn)
+        if interface is not None:  # given (a ShellTask's), not read from a signature
+            self.__dict__["interface"] = interface
         if image is not None and not isinstance(image, str) and not hasattr(image, "base_dir"):
             raise TaskError(
                 f"task {self.name}: image must be an ImageSpec or an image string, got {image!r}"
@@ -164,6 +171,29 @@ class Task:
         # Write deck.html (pack.deck: Deck tabs plus inputs, outputs, timings) per attempt.
         self.deck = deck
         self.gpu_count = self._gpu_count()
+        if not isinstance(cache, bool):
+            raise TaskError(f"task {self.name}: cache must be True or False, got {cache!r}")
+        if cache_version is not None and (not isinstance(cache_version, str) or not cache_version):
+            raise TaskError(
+                f"task {self.name}: cache_version must be a non-empty string, got {cache_version!r}"
+            )
+        if cache_version is not None and not cache:
+            raise TaskError(
+                f"task {self.name}: cache_version={cache_version!r} without cache=True",
+                hint="add cache=True, or drop cache_version",
+            )
+        self.cache = cache
+        self.cache_version = cache_version or ""
+
+    @property
+    def is_workflow(self) -> bool:
+        """A workflow's body runs inline when a driver calls it (see pack.launcher.workflow)."""
+        return False
+
+    @property
+    def qualified_name(self) -> str:
+        """`module.name`: what pods, records and cache keys call the task."""
+        return f"{self.module}.{self.name}"
 
     @functools.cached_property
     def interface(self) -> Interface:
@@ -184,10 +214,41 @@ class Task:
         return count
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.fn(*args, **kwargs)
+        """Outside a driver: the function itself. Inside one (a workflow, or a task
+        that calls tasks, running under pack): a child run with this task's image,
+        resources, retries, timeout and pod template; returns its outputs (an
+        awaitable inside a running event loop)."""
+        from pack.launcher.workflow.active import current_driver
+
+        driver = current_driver()
+        if driver is None:
+            return self.fn(*args, **kwargs)
+        return driver.call(self, args, kwargs)
 
     def __repr__(self) -> str:
         return f"<pack task {self.module}.{self.name}>"
+
+
+TASK_OPTIONS = (
+    "image",
+    "requests",
+    "limits",
+    "accelerator",
+    "retries",
+    "timeout",
+    "env",
+    "pod_template",
+    "deck",
+    "cache",
+    "cache_version",
+)
+
+
+def check_options(decorator: str, options: Mapping[str, Any], valid: Sequence[str]) -> None:
+    """A decorator option it does not know is an error naming it, never ignored."""
+    for key in options:
+        if key not in valid:
+            raise TaskError(f"{decorator}: unknown option {key!r}; valid: {', '.join(valid)}")
 
 
 @overload
@@ -206,6 +267,8 @@ def task(
     env: Mapping[str, str] | None = None,
     pod_template: PodTemplate | None = None,
     deck: bool = False,
+    cache: bool = False,
+    cache_version: str | None = None,
 ) -> Callable[[Callable[..., Any]], Task]: ...
 
 
@@ -215,6 +278,7 @@ def task(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
         if options or not callable(fn):
             raise TaskError("@task takes keyword options only, e.g. @task(retries=2)")
         return Task(fn)
+    check_options("@task", options, TASK_OPTIONS)
 
     def decorate(f: Callable[..., Any]) -> Task:
         return Task(f, **options)

@@ -30,10 +30,19 @@ def default_resolver(module: str, name: str) -> Any:
     if cwd not in sys.path:
         sys.path.insert(0, cwd)
     mod = importlib.import_module(module)
-    try:
-        obj = getattr(mod, name)
-    except AttributeError:
-        raise AttributeError(f"module {module!r} has no task named {name!r}") from None
+    obj = getattr(mod, name, None)
+    if obj is None:
+        # A task held by a variable of another name (`count_lines = ShellTask(name="count")`).
+        obj = next(
+            (
+                v
+                for v in vars(mod).values()
+                if getattr(v, "name", None) == name and hasattr(v, "fn")
+            ),
+            None,
+        )
+    if obj is None:
+        raise AttributeError(f"module {module!r} has no task named {name!r}")
     if not (hasattr(obj, "fn") and hasattr(type(obj), "interface")):  # not computing it
         raise TypeError(f"{module}.{name} is not a pack task (decorate it with @pack.task)")
     return obj

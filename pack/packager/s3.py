@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 from urllib.parse import urlparse
 
 from pack.atomic import atomic_write
-from pack.errors import StoreError
+from pack.errors import ObjectNotFound, StoreError
 from pack.packager.store import check_key, check_size
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
@@ -232,7 +232,7 @@ class S3Store:
 
     def _read_error(self, key: str, exc: Exception) -> StoreError:
         if _code(exc) in _NOT_FOUND:
-            return StoreError(f"not found: {self.url(key)}")
+            return ObjectNotFound(f"not found: {self.url(key)}")
         if _code(exc) in _ALREADY_THERE:  # If-Match of a resumed read
             return StoreError(f"cannot read {self.url(key)}: it changed while it was read")
         return StoreError(f"cannot read {self.url(key)}: {_describe(exc)}")

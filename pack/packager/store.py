@@ -16,7 +16,7 @@ from typing import BinaryIO, Protocol, runtime_checkable
 from urllib.parse import unquote, urlparse
 
 from pack.atomic import atomic_write
-from pack.errors import ObjectTooLarge, StoreError
+from pack.errors import ObjectNotFound, ObjectTooLarge, StoreError
 
 SUPPORTED = "file:///absolute/path or s3://bucket/prefix"
 # The variable a pod's container gets when an endpoint is configured; the entrypoints read it.
@@ -178,7 +178,7 @@ class FileStore:
                 check_size(self.url(key), os.fstat(f.fileno()).st_size, max_bytes)
                 atomic_write(dest, lambda out: copy_capped(f, out, self.url(key), max_bytes))
         except FileNotFoundError:
-            raise StoreError(f"not found: {self.url(key)}") from None
+            raise ObjectNotFound(f"not found: {self.url(key)}") from None
         except OSError as exc:
             raise StoreError(f"cannot read {self.url(key)}: {exc.strerror or exc}") from None
 
@@ -186,7 +186,7 @@ class FileStore:
         try:
             return self._path(key).read_bytes()
         except FileNotFoundError:
-            raise StoreError(f"not found: {self.url(key)}") from None
+            raise ObjectNotFound(f"not found: {self.url(key)}") from None
         except OSError as exc:
             raise StoreError(f"cannot read {self.url(key)}: {exc.strerror or exc}") from None
 

@@ -26,6 +26,7 @@ STATUSES: tuple[str, ...] = ("pending", "running", "succeeded", "failed", "abort
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "aborted"})
 BACKEND_NAMES = ("local", "docker", "kubernetes")
 KINDS = ("task", "workflow", "map")
+CACHE_STATES = (None, "hit", "miss", "shared")
 
 # Run ids are lowercase alphanumerics (pack's own ids are `r` + base36): safe in keys,
 # pod names, label values and URLs. Other writers (workflow children) use the same.
@@ -92,6 +93,9 @@ class RunRecord:
     deck: bool = False
     # The final failure in one line (code and message), for lists.
     error: str | None = None
+    # A task with cache=True: hit (stored outputs, no attempt), miss (ran, then stored),
+    # shared (an identical call of the same driver ran it).
+    cache: str | None = None
 
     @property
     def done(self) -> bool:
@@ -198,6 +202,8 @@ class RunRecord:
             raise bad("status", ", ".join(STATUSES))
         if raw.get("kind", "task") not in KINDS:
             raise bad("kind", ", ".join(KINDS))
+        if raw.get("cache") not in CACHE_STATES:
+            raise bad("cache", "hit, miss, shared or null")
         parent = raw.get("parent")
         if parent is not None:
             try:

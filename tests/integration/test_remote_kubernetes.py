@@ -137,7 +137,7 @@ def test_kubernetes_keep_leaves_the_pod_with_the_operator_defaults(
         refs = {
             e.name: e.value_from.secret_key_ref
             for e in pod.spec.containers[0].env
-            if e.value_from is not None
+            if e.value_from is not None and e.value_from.secret_key_ref is not None
         }
         assert set(refs) == {
             "AWS_ACCESS_KEY_ID",

@@ -45,6 +45,8 @@ class AttemptResult:
     started_at: float | None = None
     finished_at: float | None = None
     details: dict[str, str] = field(default_factory=dict)
+    # Seconds the backend spent in its own steps (pod_create, pod_start, pull, ...).
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def succeeded(self) -> bool:
@@ -87,6 +89,18 @@ class Backend:
 
     def logs(self, handle: RunHandle, *, follow: bool = False) -> Iterator[str]:
         raise LaunchError(f"the {self.name} backend keeps no logs to fetch")
+
+    def cancel(self, execution_id: str) -> list[str]:
+        """Remove run `execution_id`'s pods or containers and those of every run it
+        started (found by their labels), wherever their drivers are; returns their names."""
+        raise LaunchError(f"the {self.name} backend cannot cancel runs by id")
+
+    def stop(self) -> None:
+        """Stop every attempt this backend is running, from any thread, and refuse new
+        ones: their `run` calls end (a failed attempt or RunInterrupted). A workflow's
+        driver calls it on Ctrl-C, `pack cancel` or a failure that ends the run, so no
+        child outlives it. A backend that has nothing running has nothing to stop."""
+        return None
 
     def close(self) -> None:
         """Release clients, threads and temp dirs."""

@@ -239,7 +239,9 @@ class DockerBackend(Backend):
         self.extra_store_urls = tuple(extra_store_urls)
         self.container_name = container_name
         self._engine: tuple[bool, bool] | None = None
-        self.timings: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._running: set[str] = set()  # containers whose attempt run() follows
+        self._stopped = False
 
     # --- engine -------------------------------------------------------------------------
 
@@ -340,7 +342,9 @@ class DockerBackend(Backend):
 
     # --- runs ---------------------------------------------------------------------------
 
-    def _create(self, pod: Any, execution: Execution, name: str) -> DockerRun:
+    def _create(
+        self, pod: Any, execution: Execution, name: str, timings: dict[str, float] | None = None
+    ) -> DockerRun:
         image = _image_of(pod, self.container_name)
         t0 = time.monotonic()
         present = self._probe(image)
@@ -364,7 +368,8 @@ class DockerBackend(Backend):
                 container_name=self.container_name,
             )
             self.ensure_image(image, present=present)
-            self.timings["pull"] = time.monotonic() - t0
+            if timings is not None:
+                timings["pull"] = time.monotonic() - t0
             # Written only now, so the values sit on disk for the create alone, not a pull.
             fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -384,11 +389,22 @@ class DockerBackend(Backend):
 
     def run(self, pod: Any, execution: Execution) -> AttemptResult:
         name = _container_name(pod)
+        if self._stopped:
+            raise RunInterrupted(f"not started: the run of {execution.id} is being stopped")
         t0 = time.monotonic()
-        run = self._create(pod, execution, name)
-        self.timings["pod_create"] = time.monotonic() - t0
+        timings: dict[str, float] = {}
+        run = self._create(pod, execution, name, timings)
+        timings["pod_create"] = time.monotonic() - t0
         tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL_LINES)
         timed_out = False
+        with self._lock:
+            self._running.add(name)
+            stopped = self._stopped
+        if stopped:  # stop() came while this container was being created
+            self._docker("rm", "-f", "-v", name, check=False)
+            with self._lock:
+                self._running.discard(name)
+            raise RunInterrupted(f"not started: the run of {execution.id} is being stopped")
         try:
             proc = subprocess.Popen(
                 [*self._base(), "start", "--attach", name],
@@ -416,7 +432,9 @@ class DockerBackend(Backend):
                 f"{execution.run_prefix}"
             ) from None
         finally:
-            self.timings["container"] = time.monotonic() - t0 - self.timings["pod_create"]
+            with self._lock:
+                self._running.discard(name)
+            timings["container"] = time.monotonic() - t0 - timings["pod_create"]
         if not self.keep:
             self._docker("rm", "-f", "-v", name, check=False)
         phase, reason, message = docker_outcome(
@@ -432,7 +450,31 @@ class DockerBackend(Backend):
             started_at=_timestamp(state.get("StartedAt")),
             finished_at=_timestamp(state.get("FinishedAt")),
             details={"container": name, "engine": self.host or "default"},
+            timings=timings,
         )
+
+    def cancel(self, execution_id: str) -> list[str]:
+        """Remove the run's containers and those of every run it started (by label)."""
+        from pack.launcher.podspec import LABEL_EXECUTION, LABEL_ROOT
+
+        names: list[str] = []
+        for label in (LABEL_EXECUTION, LABEL_ROOT):
+            found = self._docker(
+                "ps", "-a", "--filter", f"label={label}={execution_id}", "--format", "{{.Names}}"
+            )
+            names += [n for n in found.stdout.split() if n not in names]
+        if names:
+            self._docker("rm", "-f", "-v", *names, check=False, timeout=60)
+        return names
+
+    def stop(self) -> None:
+        """Remove every container an attempt is following (their run() then fails:
+        the container is gone) and start no new one."""
+        with self._lock:
+            self._stopped = True
+            names = sorted(self._running)
+        if names:
+            self._docker("rm", "-f", "-v", *names, check=False, timeout=60)
 
     def _pump(self, proc: subprocess.Popen[str], tail: collections.deque[str]) -> None:
         assert proc.stdout is not None

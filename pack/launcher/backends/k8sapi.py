@@ -91,6 +91,7 @@ class PodApi:
         namespace: str,
         *,
         field_selector: str | None = None,
+        label_selector: str | None = None,
         resource_version: str | None = None,
         timeout_seconds: int | None = None,
         watch: bool | None = None,
@@ -104,6 +105,8 @@ class PodApi:
         query: list[tuple[str, Any]] = []
         if field_selector is not None:
             query.append(("fieldSelector", field_selector))
+        if label_selector is not None:
+            query.append(("labelSelector", label_selector))
         if resource_version is not None:
             query.append(("resourceVersion", resource_version))
         if timeout_seconds is not None:
@@ -157,6 +160,14 @@ class PodApi:
 
     def delete_namespaced_secret(self, name: str, namespace: str) -> None:
         self._call("DELETE", f"{self._secrets(namespace)}/{_quote(name)}")
+
+    def list_namespaced_secret(self, namespace: str, *, label_selector: str) -> Any:
+        return self._call(
+            "GET",
+            self._secrets(namespace),
+            query=[("labelSelector", label_selector)],
+            response_type="V1SecretList",
+        )
 
 
 def _quote(segment: str) -> str:

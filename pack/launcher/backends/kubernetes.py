@@ -256,8 +256,10 @@ class KubernetesBackend(Backend):
         self.log = log or (lambda line: None)
         self.container_name = container_name or PRIMARY_CONTAINER
         self.start_timeout = start_timeout
-        self.timings: dict[str, float] = {}
         self._secrets: set[str] = set()  # pods whose --pass-env secret this backend made
+        self._lock = threading.Lock()
+        self._running: set[str] = set()  # pods whose attempt run() follows
+        self._stopped = False
 
     # --- one attempt --------------------------------------------------------------------
 
@@ -279,16 +281,9 @@ class KubernetesBackend(Backend):
             first = " ".join(str(exc).split())[:300]
             raise LaunchError(f"pod {name} is not a valid V1Pod: {first}") from None
         if secret_data:
-            labels = (manifest.get("metadata") or {}).get("labels") or {}
-            secret_body: Any = {  # a manifest dict: the client sends it as it is
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "metadata": {"name": secret, "labels": dict(labels)},
-                "type": "Opaque",
-                "stringData": secret_data,
-            }
-            with _api_errors(f"cannot create secret {secret} in namespace {self.namespace}"):
-                self.api.create_namespaced_secret(self.namespace, secret_body)
+            self.put_secret(
+                secret, secret_data, (manifest.get("metadata") or {}).get("labels") or {}
+            )
         try:
             with _api_errors(f"cannot create pod {name} in namespace {self.namespace}"):
                 created = self.api.create_namespaced_pod(self.namespace, body)
@@ -322,16 +317,24 @@ class KubernetesBackend(Backend):
 
     def run(self, pod: Any, execution: Execution) -> AttemptResult:
         name = _pod_name(pod)
+        if self._stopped:
+            raise RunInterrupted(f"not started: the run of {execution.id} is being stopped")
         t0 = time.monotonic()
         created = self._create(pod, execution)
         t_created = time.monotonic()
-        self.timings = {"pod_create": t_created - t0}
+        with self._lock:
+            self._running.add(name)
+            stopped = self._stopped
+        if stopped:  # stop() came while this pod was being created
+            self._finish(name)
+            raise RunInterrupted(f"not started: the run of {execution.id} is being stopped")
+        timings = {"pod_create": t_created - t0}
         follower: _LogFollower | None = None
 
         def on_update(current: Any) -> None:
             nonlocal follower
             if follower is None and _started(current, self.container_name):
-                self.timings["pod_start"] = time.monotonic() - t_created
+                timings["pod_start"] = time.monotonic() - t_created
                 follower = _LogFollower(
                     self.api, name, self.namespace, self.container_name, self.log
                 )
@@ -342,19 +345,17 @@ class KubernetesBackend(Backend):
             t_done = time.monotonic()
             if follower is not None:
                 follower.finish()
-            self.timings["pod_run"] = t_done - t_created - self.timings.get("pod_start", 0.0)
+            timings["pod_run"] = t_done - t_created - timings.get("pod_start", 0.0)
         except KeyboardInterrupt:
-            self._delete(name)
+            self._finish(name, delete=True)
             raise RunInterrupted(
                 f"interrupted: deleted pod {self.namespace}/{name}; the partial run is under "
                 f"{execution.run_prefix}"
             ) from None
         except BaseException:
-            if not self.keep:
-                self._delete(name)
+            self._finish(name, delete=not self.keep)
             raise
-        if not self.keep:
-            self._delete(name)
+        self._finish(name, delete=not self.keep)
         started, finished = _container_times(final, self.container_name)
         return AttemptResult(
             attempt=execution.attempt,
@@ -372,6 +373,7 @@ class KubernetesBackend(Backend):
                 "namespace": self.namespace,
                 "recoverable": "true" if outcome.recoverable else "false",
             },
+            timings=timings,
         )
 
     def follow(
@@ -457,6 +459,77 @@ class KubernetesBackend(Backend):
                     raise LaunchError(f"cannot reach the Kubernetes API: {exc}") from None
             time.sleep(0.5 * 2**attempt)  # back-off between retries of a failed request only
         raise AssertionError("unreachable")
+
+    def _finish(self, name: str, *, delete: bool = True) -> None:
+        with self._lock:
+            self._running.discard(name)
+        if delete:
+            self._delete(name)
+
+    def stop(self) -> None:
+        """Delete every pod an attempt is following (their run() then ends: the pod was
+        deleted) and create no new one."""
+        with self._lock:
+            self._stopped = True
+            names = sorted(self._running)
+        for name in names:
+            self._delete(name)
+
+    def cancel(self, execution_id: str, *, wait_seconds: float = 120.0) -> list[str]:
+        """Delete the run's pods (its own, and every pod labelled with it as the root)
+        and Secrets, then wait until no such pod is left: a driver still running
+        might create one more child before it sees the cancel marker."""
+        from pack.launcher.podspec import LABEL_EXECUTION, LABEL_ROOT
+
+        selectors = [f"{LABEL_EXECUTION}={execution_id}", f"{LABEL_ROOT}={execution_id}"]
+        deleted: list[str] = []
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            names: list[str] = []
+            for selector in selectors:
+                with _api_errors(f"cannot list pods in namespace {self.namespace}"):
+                    pods = self.api.list_namespaced_pod(self.namespace, label_selector=selector)
+                for pod in pods.items:
+                    name = str(pod.metadata.name) if pod.metadata else ""
+                    if name and name not in names:
+                        names.append(name)
+            if not names:
+                break
+            # Drivers first: a deleted driver pod starts nothing more (and takes the
+            # pods it owns with it).
+            for name in names:
+                self._delete_pod(name)
+                if name not in deleted:
+                    deleted.append(name)
+            if time.monotonic() > deadline:
+                raise LaunchError(
+                    f"pods of run {execution_id} still exist after {wait_seconds:.0f} s: "
+                    + ", ".join(names)
+                )
+            time.sleep(1.0)
+        with _api_errors(f"cannot list secrets in namespace {self.namespace}"):
+            secrets = self.api.list_namespaced_secret(
+                self.namespace, label_selector=f"{LABEL_ROOT}={execution_id}"
+            )
+        for secret in secrets.items:
+            self._delete_secret(secret.metadata.name)
+        return deleted
+
+    def put_secret(self, name: str, data: Mapping[str, str], labels: Mapping[str, str]) -> None:
+        """Create Secret `name` holding `data` (--pass-env values: a pod's, or a run's
+        for all its children)."""
+        body: Any = {  # a manifest dict: the client sends it as it is
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name, "labels": dict(labels)},
+            "type": "Opaque",
+            "stringData": dict(data),
+        }
+        with _api_errors(f"cannot create secret {name} in namespace {self.namespace}"):
+            self.api.create_namespaced_secret(self.namespace, body)
+
+    def remove_secret(self, name: str) -> None:
+        self._delete_secret(name)
 
     def _delete(self, name: str) -> None:
         """The pod, and its --pass-env secret if it has one (the garbage collector

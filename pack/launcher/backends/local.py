@@ -20,6 +20,7 @@ its whole process group), on Ctrl-C and on a timeout alike.
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import shutil
 import signal
@@ -94,6 +95,9 @@ class LocalBackend(Backend):
         # The folder the bundle was packaged from: tracebacks printed by the task point
         # there rather than at the extracted copy (pack.launcher.sourcepaths).
         self.source_root = source_root
+        self._lock = threading.Lock()
+        self._procs: set[subprocess.Popen[str]] = set()
+        self._stopped = False
 
     def command(self, pod: Any) -> list[str]:
         container = primary_container(manifest_of(pod))
@@ -103,6 +107,8 @@ class LocalBackend(Backend):
         return program_for(argv)
 
     def run(self, pod: Any, execution: Execution) -> AttemptResult:
+        if self._stopped:
+            raise RunInterrupted(f"not started: the run of {execution.id} is being stopped")
         pod = manifest_of(pod)
         container = primary_container(pod)
         argv = self.command(pod)
@@ -133,6 +139,11 @@ class LocalBackend(Backend):
         except OSError as exc:
             shutil.rmtree(workdir, ignore_errors=True)
             raise LaunchError(f"cannot start {argv[0]}: {exc.strerror or exc}") from None
+        with self._lock:
+            self._procs.add(proc)
+            stopped = self._stopped
+        if stopped:  # stop() came while this attempt was starting
+            stop_process_group(proc)
         muted = threading.Event()
         reader = threading.Thread(
             target=self._pump, args=(proc.stdout, tail, muted, paths), daemon=True
@@ -154,6 +165,8 @@ class LocalBackend(Backend):
             stop_process_group(proc)
             raise
         finally:
+            with self._lock:
+                self._procs.discard(proc)
             reader.join(timeout=5)
             if not self.keep_workdir:
                 shutil.rmtree(workdir, ignore_errors=True)
@@ -176,6 +189,20 @@ class LocalBackend(Backend):
             finished_at=finished,
             details={"workdir": str(workdir), **paths},
         )
+
+    def stop(self) -> None:
+        """Stop every running attempt like Ctrl-C stops one (SIGTERM to its process
+        group, SIGKILL after the grace period; a driver among them stops its own
+        children first), all at once, and start no new one."""
+        with self._lock:
+            self._stopped = True
+            procs = list(self._procs)
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for proc in procs:
+            stop_process_group(proc, max(0.0, deadline - time.monotonic()))
 
     def _source_paths(self, container: Mapping[str, Any], workdir: Path) -> dict[str, str]:
         """CODE_DIR (where pack-fast-execute extracts the bundle, as the task sees it:
