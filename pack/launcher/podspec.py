@@ -374,6 +374,20 @@ def container_env(container: Any) -> dict[str, str]:
     return {e.name: e.value or "" for e in (container.env or []) if e.value_from is None}
 
 
+def kubernetes_only_env(container: Mapping[str, Any]) -> str | None:
+    """Pure: what of a container's env (a manifest dict) only Kubernetes resolves
+    (valueFrom, envFrom), said for an error; None when every value is plain. The docker
+    and local backends refuse such a pod rather than run it without those variables."""
+    for item in container.get("env") or []:
+        if item.get("valueFrom") is not None:
+            return f"env {item['name']} comes from a Kubernetes source (valueFrom)"
+    if container.get("envFrom"):
+        refs = (s.get("secretRef") or s.get("configMapRef") for s in container["envFrom"])
+        names = [str(ref.get("name")) for ref in refs if ref]
+        return f"envFrom {', '.join(names)} names Kubernetes secrets or config maps"
+    return None
+
+
 def _env_text(value: Any) -> str:
     # A process env holds strings: a template's YAML `1` is passed as "1", a null as "".
     return "" if value is None else str(value)

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from tests.unit.launcher.test_task_interface import MIXED
+
 FLAGS = """
     from pack import task
 
@@ -126,24 +128,16 @@ def test_syntax_error_in_an_imported_file_names_its_line(pack: Any, project: Any
     assert "(raised at brokenhelper_c.py:1)" in line
 
 
-MIXED_TASKS = """
-    from pack import task
-
-
-    @task
-    def good(n: int) -> int:
-        return n * 2
-
-
-    @task
-    def weird() -> object:
-        return object()
-
+# good, weird (-> object), and a task with an unannotated parameter.
+MIXED_TASKS = (
+    MIXED
+    + """
 
     @task
     def untyped(x) -> int:
         return x
 """
+)
 
 
 def test_one_bad_annotation_leaves_the_other_tasks_runnable(pack: Any, project: Any) -> None:
@@ -318,3 +312,30 @@ def test_a_local_run_shows_tracebacks_in_the_users_files_and_the_bundle_that_ran
     r = pack("run", wf, "fine")
     assert r.code == 0, r.err
     assert f", bundle {bundle}, " in r.err.strip().splitlines()[-1]  # the same code ran
+
+
+def test_env_only_kubernetes_resolves_is_refused_locally_not_dropped(
+    pack: Any, project: Any
+) -> None:
+    root = project(
+        {
+            "envfrom_mod.py": ENV_TASKS,
+            "cluster.yaml": """
+            kind: PodTemplate
+            template:
+              spec:
+                containers:
+                - name: primary
+                  env:
+                  - name: DB_PASSWORD
+                    valueFrom: {secretKeyRef: {name: db, key: password}}
+            """,
+        }
+    )
+    wf = str(root / "envfrom_mod.py")
+    r = pack("run", "--pod-template", str(root / "cluster.yaml"), wf, "env_names")
+    assert r.code == 1
+    assert _one_error_line(r.err) == (
+        "pack: error: env DB_PASSWORD comes from a Kubernetes source (valueFrom): the local "
+        "backend cannot resolve it; set a plain value or pass the variables with --pass-env VAR"
+    )

@@ -89,7 +89,12 @@ def docker_run_argv(
     Raises LaunchError for what Docker cannot do: env from Kubernetes secrets or
     fields, volumes other than emptyDir/hostPath, GPUs without the nvidia runtime.
     """
-    from pack.launcher.podspec import manifest_of, primary_container
+    from pack.launcher.podspec import (
+        container_env,
+        kubernetes_only_env,
+        manifest_of,
+        primary_container,
+    )
 
     pod = manifest_of(pod)
     spec = pod.get("spec") or {}
@@ -101,26 +106,16 @@ def docker_run_argv(
     if host_network or spec.get("hostNetwork"):
         argv += ["--network", "host"]
 
-    env: dict[str, str] = {}
-    for item in container.get("env") or []:
-        if item.get("valueFrom") is not None:
-            raise LaunchError(
-                f"env {item['name']} comes from a Kubernetes source (valueFrom); the docker "
-                "backend cannot resolve it: set a plain value or use --pass-env"
-            )
-        value = "" if item.get("value") is None else str(item["value"])
-        if "\n" in value:
-            raise LaunchError(
-                f"env {item['name']}: values with newlines cannot be passed to docker"
-            )
-        env[str(item["name"])] = value
-    if container.get("envFrom"):
-        refs = (s.get("secretRef") or s.get("configMapRef") for s in container["envFrom"])
-        names = [str(ref.get("name")) for ref in refs if ref]
+    unresolved = kubernetes_only_env(container)
+    if unresolved:
         raise LaunchError(
-            f"envFrom {', '.join(names)}: the docker backend has no Kubernetes secrets or config "
-            "maps; pass the variables with --pass-env VAR instead"
+            f"{unresolved}: the docker backend cannot resolve it; set a plain value or pass "
+            "the variables with --pass-env VAR"
         )
+    env = container_env(container)
+    for name, value in env.items():
+        if "\n" in value:
+            raise LaunchError(f"env {name}: values with newlines cannot be passed to docker")
     if env:
         argv += ["--env-file", env_file]
 

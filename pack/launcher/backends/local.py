@@ -35,7 +35,12 @@ from typing import IO, TYPE_CHECKING, Any
 from pack.errors import LaunchError, UsageError
 from pack.launcher.backends.base import AttemptResult, Backend, RunInterrupted
 from pack.launcher.entrypoint import program_for
-from pack.launcher.podspec import container_env, manifest_of, primary_container
+from pack.launcher.podspec import (
+    container_env,
+    kubernetes_only_env,
+    manifest_of,
+    primary_container,
+)
 from pack.launcher.sourcepaths import CODE_DIR, SOURCE_ROOT, attempt_source_paths
 
 if TYPE_CHECKING:
@@ -112,6 +117,12 @@ class LocalBackend(Backend):
         pod = manifest_of(pod)
         container = primary_container(pod)
         argv = self.command(pod)
+        unresolved = kubernetes_only_env(container)
+        if unresolved:  # a pod would have these variables: never run without them
+            raise LaunchError(
+                f"{unresolved}: the local backend cannot resolve it; set a plain value or "
+                "pass the variables with --pass-env VAR"
+            )
         env = {**self.base_env, **container_env(container)}
         if self.work_root is not None:
             self.work_root.mkdir(parents=True, exist_ok=True)
