@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "outputs": ("pack.cli.outputs", "outputs", "Print (or download) the outputs of a run."),
     "inputs": ("pack.cli.outputs", "inputs", "Print the inputs of a run."),
     "deck": ("pack.cli.deck", "command", "Print the path of a local copy of a run's deck.html."),
+    "gc": ("pack.cli.gc", "command", "Delete runs, bundles and image records past an age."),
     "ui": ("pack.cli.ui", "command", "Serve a web console of the runs in a store (pack[ui])."),
     "cancel": (
         "pack.cli.cancel",

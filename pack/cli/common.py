@@ -60,6 +60,15 @@ def config_from(**overrides: Any) -> Config:
     return config
 
 
+def local_time(seconds: float | None) -> str:
+    """Seconds since the epoch as local date and time, for listings ('-' when unknown)."""
+    import datetime as dt
+
+    if not seconds:
+        return "-"
+    return dt.datetime.fromtimestamp(seconds).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def echo_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, sort_keys=True, default=str))
 

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, cast
 
 import click
 
-from pack.cli.common import config_from, echo_json, output_option
+from pack.cli.common import config_from, echo_json, local_time, output_option
 from pack.runs.record import STATUSES
-
-
-def _when(seconds: float) -> str:
-    return dt.datetime.fromtimestamp(seconds).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _took(record: Any) -> str:
@@ -52,7 +47,9 @@ def command(
         click.echo(f"no runs in {runs.url}", err=True)
         return
     rows = [("ID", "STATUS", "TASK", "BACKEND", "CREATED", "TOOK")]
-    rows += [(r.id, r.status, r.task, r.backend, _when(r.created_at), _took(r)) for r in records]
+    rows += [
+        (r.id, r.status, r.task, r.backend, local_time(r.created_at), _took(r)) for r in records
+    ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())

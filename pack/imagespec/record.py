@@ -94,6 +94,12 @@ class ImageRecord:
         ]
         return sorted(found, key=lambda e: e.confirmed_at, reverse=True)
 
+    def entries(self) -> dict[str, RecordEntry]:
+        """Every entry, as the file holds them now (`pack gc` reads their ages)."""
+        with self._lock:
+            self._entries = self._read()
+            return dict(self._entries)
+
     def forget(self, ref: str) -> None:
         with self._lock:
             self._entries = self._read()

@@ -304,6 +304,15 @@ class S3Store:
                 return
             args["ContinuationToken"] = token
 
+    def modified(self, key: str) -> float | None:
+        try:
+            answer = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except _boto_errors() as exc:
+            if _code(exc) in _NOT_FOUND:
+                return None
+            raise StoreError(f"cannot check {self.url(key)}: {_describe(exc)}") from None
+        return float(answer["LastModified"].timestamp())
+
     def delete(self, key: str) -> None:
         try:
             self.client.delete_object(Bucket=self.bucket, Key=self._key(key))

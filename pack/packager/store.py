@@ -92,6 +92,10 @@ class Store(Protocol):
         """Remove `key`; a key that is not there is not an error."""
         ...
 
+    def modified(self, key: str) -> float | None:
+        """When `key` was last written (seconds since the epoch); None if it is not there."""
+        ...
+
 
 def check_size(url: str, size: int, max_bytes: int | None) -> None:
     """ObjectTooLarge when `size` is over `max_bytes` (None: no cap)."""
@@ -222,6 +226,14 @@ class FileStore:
                 yield from self._walk(path / sort_name[:-1], key, "", after)
             elif after is None or key > after:
                 yield key
+
+    def modified(self, key: str) -> float | None:
+        try:
+            return self._path(key).stat().st_mtime
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StoreError(f"cannot check {self.url(key)}: {exc.strerror or exc}") from None
 
     def delete(self, key: str) -> None:
         path = self._path(key)

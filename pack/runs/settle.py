@@ -38,17 +38,23 @@ def read_error(runs: RunStore, run_id: str, attempt: int) -> dict[str, object] |
 
 
 def settle(
-    runs: RunStore, record: RunRecord, *, clock: Callable[[], float] = time.time
+    runs: RunStore,
+    record: RunRecord,
+    *,
+    clock: Callable[[], float] = time.time,
+    write: bool = True,
 ) -> RunRecord:
-    """`record`, finished if its latest attempt's outputs or errors are in the store."""
+    """`record`, finished if its latest attempt's outputs or errors are in the store
+    (`write=False`: never rewritten, e.g. by a dry run)."""
     latest = record.latest
     if record.done or latest is None:
         return record
     n = latest.attempt
-    now = clock()
-    if runs.store.exists(keys.attempt_key(record.id, n, "outputs.pb")):
-        settled = record.attempt_ended(n, succeeded=True, now=now, finished_at=now)
-        settled = settled.finished("succeeded", now=now)
+    # The attempt ended when its outputs.pb or errors.pb was written, not when it is noticed.
+    ended = runs.store.modified(keys.attempt_key(record.id, n, "outputs.pb"))
+    if ended is not None:
+        settled = record.attempt_ended(n, succeeded=True, now=ended, finished_at=ended)
+        settled = settled.finished("succeeded", now=ended)
     else:
         error = read_error(runs, record.id, n)
         if error is None:
@@ -56,11 +62,14 @@ def settle(
         final = record.detached or n >= record.max_attempts or not error.get("recoverable")
         if not final:
             return record  # its client may be starting the next attempt
+        ended = runs.store.modified(keys.attempt_key(record.id, n, "errors.pb")) or clock()
         lines = [ln for ln in str(error.get("message", "")).splitlines() if ln.strip()]
         line = f"{error.get('code')}: {lines[-1] if lines else ''}".strip()
-        settled = record.attempt_ended(n, succeeded=False, now=now, finished_at=now, error=error)
-        settled = settled.finished("failed", now=now, error=line)
-    if record.detached:
+        settled = record.attempt_ended(
+            n, succeeded=False, now=ended, finished_at=ended, error=error
+        )
+        settled = settled.finished("failed", now=ended, error=line)
+    if record.detached and write:
         try:
             runs.put(settled)
         except StoreError:

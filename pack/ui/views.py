@@ -24,6 +24,7 @@ PHASES = (
 
 
 def when(seconds: float | None) -> str:
+    """Local date and time ('-' when unknown)."""
     if not seconds:
         return "-"
     return dt.datetime.fromtimestamp(seconds).strftime("%Y-%m-%d %H:%M:%S")

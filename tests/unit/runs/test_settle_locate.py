@@ -35,7 +35,12 @@ def test_a_detached_run_is_settled_and_rewritten_from_its_outputs(tmp_path: Path
     record = started(runs, "rdet", detached=True)
     assert settle(runs, record) == record  # nothing in the store yet
     store.put_bytes(keys.attempt_key("rdet", 1, "outputs.pb"), LiteralMap().SerializeToString())
-    settled = settle(runs, record, clock=lambda: 20.0)
+    (tmp_path / keys.attempt_key("rdet", 1, "outputs.pb")).touch()
+    import os
+
+    os.utime(tmp_path / keys.attempt_key("rdet", 1, "outputs.pb"), (20.0, 20.0))
+    settled = settle(runs, record, clock=lambda: 99.0)
+    # Ended when outputs.pb was written, not when it was noticed.
     assert settled.status == "succeeded" and settled.updated_at == 20.0
     assert runs.get("rdet").status == "succeeded"
     assert runs.recent(limit=1)[0].status == "succeeded"  # the index entry too
