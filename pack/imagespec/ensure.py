@@ -13,7 +13,6 @@ For one resolved spec, in order, stopping at the first answer:
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -31,6 +30,7 @@ from pack.imagespec.record import ImageRecord
 from pack.imagespec.ref import ImageRef
 from pack.imagespec.registry import DEFAULT_TIMEOUT, HttpTransport, RegistryClient
 from pack.imagespec.spec import BUILDERS, ImageSpec
+from pack.scratch import scratch_dir
 
 if TYPE_CHECKING:
     from pack.config import Config
@@ -204,10 +204,10 @@ class ImageEnsurer:
         cache_ref = None
         if self.options.build_cache:
             cache_ref = build_cache_ref(self.options.build_cache, resolved.name)
-        with tempfile.TemporaryDirectory(prefix="pack-wheel-") as tmp:
+        with scratch_dir("pack-wheel-") as scratch:
             context = dict(df.context_files(resolved))
             if df.needs_runtime_wheel(resolved):
-                wheel = runtime_wheel(Path(tmp), self.options.cache_dir)
+                wheel = runtime_wheel(scratch.path, self.options.cache_dir)
                 context[f"{df.RUNTIME_WHEEL_DIR}/{wheel.name}"] = wheel
             request = BuildRequest(
                 label=label,

@@ -21,6 +21,7 @@ from pack.packager.archive import COMPRESSIONS, SUFFIXES, Member, write_bundle
 from pack.packager.selection import COPY_MODES, Unshipped, select, unshipped_error
 from pack.packager.store import Store, open_store
 from pack.packager.treedigest import TreeRecord, tree_digest
+from pack.scratch import scratch_file
 
 ROOT_MARKERS = ("pyproject.toml", ".git", "setup.py")
 WARN_FILE_BYTES = 10 * 1024 * 1024
@@ -200,13 +201,12 @@ def publish(
     key = bundle_key(plan.digest, compression)
     uploaded = False
     if not store.exists(key):
-        fd, tmp = tempfile.mkstemp(prefix=".bundle-", suffix=SUFFIXES[compression], dir=tmp_dir)
-        try:
+        # A scratch file: the archive of a publish that was killed is removed by the next.
+        folder = tmp_dir if tmp_dir is not None else Path(tempfile.gettempdir())
+        with scratch_file(folder, ".bundle-", SUFFIXES[compression]) as (fd, tmp):
             with os.fdopen(fd, "wb") as out:
                 write_bundle(members(plan), out, compression)
-            uploaded = store.put_file(key, Path(tmp), if_absent=True)
-        finally:
-            os.unlink(tmp)
+            uploaded = store.put_file(key, tmp, if_absent=True)
     return BundleRef(
         url=store.url(key),
         digest=plan.digest,

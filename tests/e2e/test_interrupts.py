@@ -253,3 +253,53 @@ def test_the_entrypoints_leave_no_temp_folder(
         one_stop_line(err, "pack-execute: terminated")
     assert list(env.tmp.iterdir()) == []
     assert sorted(p.name for p in cwd.iterdir()) == [".code.lock", "code"]
+
+
+def _age(paths: list[str]) -> None:
+    """Make leftovers older than the sweep's minimum age, as the next day's run finds them."""
+    from pack.scratch import MIN_AGE
+
+    old = time.time() - MIN_AGE - 5
+    for path in paths:
+        os.utime(path, (old, old), follow_symlinks=False)
+
+
+def test_kill_9_while_packaging_leaves_an_archive_the_next_package_sweeps(env: Env) -> None:
+    from pack.packager.extract import fetch_and_extract
+
+    _big_project(env)
+    tmp = env.cache / "packager" / "tmp"
+    proc = env.start("package", "--copy", "all", "-o", "json")
+    wait_for(lambda: tmp.is_dir() and any(tmp.iterdir()))  # the archive is being written
+    os.kill(proc.pid, signal.SIGKILL)  # no cleanup runs
+    proc.communicate(timeout=60)
+    left = env.leftovers()
+    assert [Path(p).name[:8] for p in left] == [".bundle-"]
+    _age(left)
+    again = env.start("package", "--copy", "all", "-o", "json")
+    out, err = again.communicate(timeout=120)
+    assert again.returncode == 0, err
+    assert env.leftovers() == []
+    fetch_and_extract(json.loads(out)["url"], env.root.parent / "check" / "code")
+
+
+def test_kill_9_of_pack_run_leaves_a_folder_the_next_run_sweeps_once_its_task_ended(
+    env: Env,
+) -> None:
+    proc = env.start(*RUN, "work", "--marker", str(env.marker), "--seconds", "6")
+    wait_for(env.marker.exists)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    left = env.leftovers()
+    assert len(left) == 1 and Path(left[0]).name.startswith("pack-r"), left
+    _age(left)
+    task = int(env.marker.read_text())
+    assert not gone(task)  # the task outlived its client, in that folder:
+    env.marker.unlink()
+    during = env.start(*RUN, "work", "--marker", str(env.marker), "--seconds", "0")
+    assert during.communicate(timeout=120) and during.returncode == 0
+    assert Path(left[0]).is_dir()  # kept while its task runs
+    wait_for(lambda: gone(task))
+    after = env.start(*RUN, "work", "--marker", str(env.marker), "--seconds", "0")
+    assert after.communicate(timeout=120) and after.returncode == 0
+    assert env.leftovers() == []

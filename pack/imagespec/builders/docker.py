@@ -19,7 +19,6 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 import threading
 import time
 from collections import deque
@@ -33,6 +32,7 @@ from pack.digest import Digest
 from pack.errors import BuildError, EngineUnavailable, UsageError
 from pack.imagespec.builders.base import BuildRequest, BuildResult, Progress, redactor
 from pack.imagespec.ref import ImageRef
+from pack.scratch import scratch_dir
 
 if TYPE_CHECKING:
     from pack.config import Config
@@ -342,8 +342,9 @@ class DockerBuilder:
             if line.strip() and not _STEP_KEY.match(line):
                 progress.line(label, scrub(line))
 
-        with tempfile.TemporaryDirectory(prefix="pack-build-") as tmp:
-            work = Path(tmp)
+        # A scratch folder (it may hold secret values): a killed build's is swept later.
+        with scratch_dir("pack-build-") as scratch:
+            work = scratch.path
             context_dir = work / "context"
             assemble_context(request.context, context_dir)
             dockerfile = work / "Dockerfile"

@@ -22,10 +22,8 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -42,6 +40,7 @@ from pack.launcher.podspec import (
     primary_container,
 )
 from pack.launcher.sourcepaths import CODE_DIR, SOURCE_ROOT, attempt_source_paths
+from pack.scratch import Scratch, scratch_dir
 
 if TYPE_CHECKING:
     from pack.config import Config
@@ -124,11 +123,26 @@ class LocalBackend(Backend):
                 "pass the variables with --pass-env VAR"
             )
         env = {**self.base_env, **container_env(container)}
-        if self.work_root is not None:
-            self.work_root.mkdir(parents=True, exist_ok=True)
-        workdir = Path(
-            tempfile.mkdtemp(prefix=f"pack-{execution.id}-{execution.attempt}-", dir=self.work_root)
-        )
+        # A scratch folder whose lock the task shares: the next run sweeps the folders of
+        # runs whose client was killed (kill -9) once their task has ended too.
+        with scratch_dir(
+            f"pack-{execution.id}-{execution.attempt}-",
+            self.work_root,
+            keep=self.keep_workdir,
+            kind="pack-",
+        ) as scratch:
+            return self._run_in(scratch, pod, container, argv, env, execution)
+
+    def _run_in(
+        self,
+        scratch: Scratch,
+        pod: Mapping[str, Any],
+        container: Mapping[str, Any],
+        argv: list[str],
+        env: dict[str, str],
+        execution: Execution,
+    ) -> AttemptResult:
+        workdir = scratch.path
         (workdir / "tmp").mkdir()
         env["TMPDIR"] = str(workdir / "tmp")
         paths = self._source_paths(container, workdir)
@@ -146,9 +160,9 @@ class LocalBackend(Backend):
                 text=True,
                 errors="replace",
                 start_new_session=True,
+                pass_fds=(scratch.lock_fd,),
             )
         except OSError as exc:
-            shutil.rmtree(workdir, ignore_errors=True)
             raise LaunchError(f"cannot start {argv[0]}: {exc.strerror or exc}") from None
         with self._lock:
             self._procs.add(proc)
@@ -179,8 +193,6 @@ class LocalBackend(Backend):
             with self._lock:
                 self._procs.discard(proc)
             reader.join(timeout=5)
-            if not self.keep_workdir:
-                shutil.rmtree(workdir, ignore_errors=True)
         finished = time.time()
         ok = code == 0 and reason is None
         message = None

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .kill_loops import pass_env
 from .proxy import FaultProxy, Rates, stall_for
 from .tally import Tally
 
@@ -226,6 +227,7 @@ def roundtrip_loop(
             blob = work / "in.bin"
             blob.write_bytes(data)
             argv = [*pack_cli(), "run", "-o", "json", "--store", store, "--copy", "all"]
+            argv += pass_env(env)
             argv += ["wf.py", "echo", "--text", text, "--blob", str(blob)]
             tally.operations += 1
             try:

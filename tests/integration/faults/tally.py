@@ -34,6 +34,13 @@ class Tally:
     # visible as objects; storage until a lifecycle rule (AbortIncompleteMultipartUpload)
     # removes them.
     orphan_uploads: list[str] = field(default_factory=list)
+    # kill -9 loops: processes killed (the rest finished first), what they had started
+    # that outlived them, and what the kills left behind (not visible as objects).
+    killed: int = 0
+    finished_before_kill: int = 0
+    orphans: int = 0
+    temp_left: list[str] = field(default_factory=list)
+    stale_records: list[str] = field(default_factory=list)
     requests: int = 0
     faults: Counter[str] = field(default_factory=Counter)
     retries: int = 0
@@ -95,4 +102,14 @@ class Tally:
             f"verified={self.checked:<4} "
             + (f"orphan-uploads={len(self.orphan_uploads)} " if self.orphan_uploads else "")
             + f"{self.seconds:6.1f}s  [{kinds}]"
+        )
+
+    def kill_row(self) -> str:
+        return (
+            f"{self.name:<22} kills={self.killed:<3} finished-first={self.finished_before_kill:<3} "
+            f"recovered={self.succeeded}/{self.operations} other-errors={len(self.raw)} "
+            f"lost={len(self.lost)} corrupt={len(self.corrupt)} partial={len(self.partial)} "
+            f"verified={self.checked:<4} orphan-processes={self.orphans} "
+            f"temp-left={len(self.temp_left)} records-left-running={len(self.stale_records)} "
+            f"{self.seconds:6.1f}s"
         )
