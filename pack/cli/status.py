@@ -116,8 +116,11 @@ def run_status(located: Located, config: Config) -> dict[str, Any]:
             report.update(state=state, reason=result.reason, exit_code=result.exit_code)
             if result.message:
                 report["error"] = {"code": result.reason, "message": result.message}
-    if record.kind != "task":
-        report["children"] = [c.to_dict() for c in located.runs.tree(record.id).children]
+    if record.cache is not None:
+        report["cache"] = record.cache
+    children = [c.to_dict() for c in located.runs.tree(record.id).children]
+    if children or record.kind != "task":
+        report["children"] = children
     return report
 
 
@@ -149,7 +152,16 @@ def status(execution_id: str, store: str | None, output: str) -> None:
         echo_json(report)
     else:
         click.echo(f"{report['execution_id']}: {report['state']}")
-        for key in ("task", "backend", "attempt", "name", "namespace", "artifacts", "note"):
+        for key in (
+            "task",
+            "backend",
+            "attempt",
+            "name",
+            "namespace",
+            "cache",
+            "artifacts",
+            "note",
+        ):
             if report.get(key) is not None:
                 click.echo(f"  {key}: {report[key]}")
         for name, value in (report.get("outputs") or {}).items():

@@ -52,3 +52,24 @@ def read_connection(cache_dir: Path, run_id: str) -> Connection | None:
     if connection.run_id != run_id or not isinstance(connection.store_url, str):
         return None
     return connection
+
+
+def remembered_stores(cache_dir: Path, *, limit: int = 200) -> list[str]:
+    """The stores this user's recent runs went to (newest first, each once): where a
+    run without a note of its own (a workflow's child) is looked for next."""
+    try:
+        notes = [p / FILE_NAME for p in (cache_dir / "runs").iterdir()]
+    except OSError:
+        return []
+    dated = []
+    for note in notes:
+        try:
+            dated.append((note.stat().st_mtime, note))
+        except OSError:
+            continue
+    stores: list[str] = []
+    for _, note in sorted(dated, reverse=True)[:limit]:
+        connection = read_connection(cache_dir, note.parent.name)
+        if connection is not None and connection.store_url not in stores:
+            stores.append(connection.store_url)
+    return stores

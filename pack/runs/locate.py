@@ -2,7 +2,8 @@
 
 The store a run is read from is the one the user names (`--store`), else the one
 the user's own run remembered in the cache dir (pack.runs.connection), else the
-configured store. Connection settings for the backend (namespace, Docker host,
+configured store, then the other stores this user's runs went to (a workflow's
+child has no note of its own). Connection settings for the backend (namespace, Docker host,
 kube context, kubeconfig) come from the user's configuration and flags, or from
 that same cache-dir record. The store's run record contributes the backend's name
 and the pod or container names only: a record planted in a shared store cannot
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pack.errors import StoreError, UsageError
-from pack.runs.connection import Connection, read_connection
+from pack.runs.connection import Connection, read_connection, remembered_stores
 from pack.runs.record import RunRecord, check_run_id
 from pack.runs.runstore import RunStore
 
@@ -38,19 +39,23 @@ def locate(run_id: str, config: Config, *, store: str | None = None) -> Located:
         raise UsageError(str(exc)) from None
     connection = read_connection(config.cache_dir, run_id)
     if store:
-        store_url = store
+        candidates = [store]
     elif connection is not None:
-        store_url = connection.store_url
+        candidates = [connection.store_url]
     else:
-        store_url = config.store_url
-    runs = RunStore.open(store_url)
-    try:
-        record = runs.get(run_id)
-    except StoreError as exc:
-        if exc.message == runs.missing(run_id).message:
-            raise UsageError(exc.message) from None
-        raise
-    return Located(record, runs, connection)
+        # A run this machine started has a note; a workflow's child has none, but its
+        # store is one this user's runs went to.
+        candidates = [config.store_url]
+        candidates += [s for s in remembered_stores(config.cache_dir) if s != config.store_url]
+    for store_url in candidates:
+        runs = RunStore.open(store_url)
+        try:
+            return Located(runs.get(run_id), runs, connection)
+        except StoreError as exc:
+            if exc.message != runs.missing(run_id).message:
+                raise
+    others = f" (nor in {', '.join(candidates[1:])})" if len(candidates) > 1 else ""
+    raise UsageError(f"no run {run_id} in store {candidates[0].rstrip('/')}{others}")
 
 
 def backend_config(config: Config, located: Located) -> Config:

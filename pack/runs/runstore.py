@@ -201,15 +201,26 @@ class RunStore:
         return sorted(found, key=lambda r: (r.index is None, r.index or 0, r.created_at, r.id))
 
     def tree(self, run_id: str, *, depth: int = 8) -> RunTree:
-        """`run_id` and its descendants (runs of kind task have none; `depth` bounds it)."""
-        return self._tree(self.get(run_id), depth)
+        """`run_id` and its descendants, `depth` levels deep. Any run may have children
+        (a workflow, a map, a task that calls tasks), so each level's children are
+        listed, a level at a time and in parallel; a call answered from the cache or by
+        an identical call started nothing and is not listed."""
+        return self._levels([self.get(run_id)], depth)[0]
 
-    def _tree(self, record: RunRecord, depth: int) -> RunTree:
-        if record.kind == "task" or depth <= 0:
-            return RunTree(record)
-        return RunTree(
-            record, tuple(self._tree(child, depth - 1) for child in self.children(record.id))
-        )
+    def _levels(self, records: list[RunRecord], depth: int) -> list[RunTree]:
+        if depth <= 0 or not records:
+            return [RunTree(r) for r in records]
+
+        def kids(record: RunRecord) -> list[RunRecord]:
+            return [] if record.cache in ("hit", "shared") else self.children(record.id)
+
+        with ThreadPoolExecutor(READ_THREADS) as pool:
+            found = list(pool.map(kids, records))
+        below = iter(self._levels([c for group in found for c in group], depth - 1))
+        return [
+            RunTree(record, tuple(next(below) for _ in group))
+            for record, group in zip(records, found, strict=True)
+        ]
 
     def _read_summary(self, key: str) -> RunRecord | None:
         """An index entry or child link; one that vanished (gc) or is unreadable is skipped."""

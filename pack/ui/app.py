@@ -193,14 +193,15 @@ class Console:
         latest = record.latest
         if record.status == "succeeded" and latest is not None:
             outputs = self._values(keys.attempt_key(record.id, latest.attempt, "outputs.pb"))
-        tree = self.runs.tree(record.id) if record.kind != "task" else None
+        tree = self.runs.tree(record.id)
+        shown = bool(tree.children) or record.kind != "task"
         return self.render(
             "_run_live.html.j2",
             record=record,
             outputs=outputs,
             bars=views.timeline(record.timings),
-            nodes=views.tree_nodes(tree) if tree is not None else None,
-            counts=views.status_counts(tree) if tree is not None else {},
+            nodes=views.tree_nodes(tree) if shown else None,
+            counts=views.status_counts(tree),
         )
 
     def _attempt(self, record: RunRecord, request: Request) -> int:

@@ -122,6 +122,17 @@ def test_a_run_with_another_store_is_found_from_this_machine(
     assert "out 0" in pack("logs", run_id).out
     assert pack("runs", "-o", "json").json() == []  # the default store has none
     assert len(pack("runs", "-o", "json", "--store", store).json()) == 1
+    # A run with no note of its own (a workflow's child) is looked for in the stores this
+    # machine's runs went to, and the error names each store looked in.
+    from pack.runs.runstore import RunStore, new_record
+
+    RunStore.open(store).put(new_record("rchildnote", task="m.t", backend="local", now=1.0))
+    assert pack("status", "-o", "json", "rchildnote").json()["state"] == "pending"
+    default_store = (Path(os.environ["PACK_CACHE_DIR"]) / "store").resolve().as_uri()
+    missing = pack("status", "rnosuchrun")
+    assert missing.err.strip() == (
+        f"pack: error: no run rnosuchrun in store {default_store} (nor in {store})"
+    )
 
 
 @pytest.fixture

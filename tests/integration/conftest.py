@@ -16,6 +16,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -240,3 +241,18 @@ def artifacts_dir() -> Path:
     path = Path(os.environ.get("PACK_TEST_ARTIFACTS", str(root / "build" / "test-artifacts")))
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@pytest.fixture
+def page(browser_binary: Browser) -> Iterator[Any]:
+    """A page of a fresh headless chromium (Playwright)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=browser_binary.executable, args=list(browser_binary.args)
+        )
+        try:
+            yield browser.new_page(viewport={"width": 1280, "height": 900})
+        finally:
+            browser.close()

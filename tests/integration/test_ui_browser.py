@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
 import textwrap
 import time
 import urllib.error
@@ -22,7 +20,7 @@ import pytest
 
 from tests.integration.test_remote_kubernetes import project as kube_project  # noqa: F401
 
-from .conftest import Browser
+from .console import free_port, pack_cmd, shoot, start_console
 
 pytestmark = pytest.mark.integration
 
@@ -50,25 +48,6 @@ TASKS = """
 """
 
 
-def shoot(page: Any, path: Path) -> None:
-    """A screenshot of the whole page: the viewport grown to it (a full_page shot leaves
-    the sandboxed deck frame blank in headless chromium)."""
-    height = int(page.evaluate("document.documentElement.scrollHeight"))
-    page.set_viewport_size({"width": 1280, "height": height})
-    page.screenshot(path=str(path))
-    page.set_viewport_size({"width": 1280, "height": 900})
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def pack_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "pack", *args]
-
-
 @dataclass
 class Console:
     url: str
@@ -89,31 +68,6 @@ class Console:
         return json.loads(proc.stdout)  # type: ignore[no-any-return]
 
 
-def start_console(env: dict[str, str], *args: str) -> tuple[subprocess.Popen[str], str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        pack_cmd("ui", "--port", str(port), "--poll", "0.3", *args),
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"pack ui exited: {proc.stderr.read() if proc.stderr else ''}")
-        try:
-            urllib.request.urlopen(url + "healthz", timeout=1)  # noqa: S310 - loopback
-            return proc, url
-        except urllib.error.HTTPError:
-            return proc, url  # up (a token-guarded console answers 401)
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("pack ui did not start in 30 s")
-
-
 @pytest.fixture
 def console(tmp_path: Path) -> Iterator[Console]:
     root = tmp_path / "proj"
@@ -127,20 +81,6 @@ def console(tmp_path: Path) -> Iterator[Console]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-
-
-@pytest.fixture
-def page(browser_binary: Browser) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=browser_binary.executable, args=list(browser_binary.args)
-        )
-        try:
-            yield browser.new_page(viewport={"width": 1280, "height": 900})
-        finally:
-            browser.close()
 
 
 def test_runs_list_and_run_page_in_a_browser(
