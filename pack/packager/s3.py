@@ -286,11 +286,15 @@ class S3Store:
             finally:
                 body.close()
 
-    def list_keys(self, prefix: str = "", *, start_after: str | None = None) -> Iterator[str]:
+    def list_keys(
+        self, prefix: str = "", *, start_after: str | None = None, page_size: int | None = None
+    ) -> Iterator[str]:
         base = f"{self.prefix}/" if self.prefix else ""
         args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": base + prefix}
         if start_after is not None:
             args["StartAfter"] = base + start_after
+        if page_size is not None:
+            args["MaxKeys"] = max(1, min(1000, page_size))
         while True:
             try:
                 page = self.client.list_objects_v2(**args)

@@ -82,10 +82,13 @@ class Store(Protocol):
 
     def url(self, key: str) -> str: ...
 
-    def list_keys(self, prefix: str = "", *, start_after: str | None = None) -> Iterator[str]:
+    def list_keys(
+        self, prefix: str = "", *, start_after: str | None = None, page_size: int | None = None
+    ) -> Iterator[str]:
         """Keys that start with `prefix`, in ascending (byte) order, after `start_after`.
 
-        Lazy: a caller that stops after N keys costs about N keys of listing."""
+        Lazy: a caller that stops after N keys costs about N keys of listing; `page_size`
+        says how many it expects to want, so a remote store asks for no more at a time."""
         ...
 
     def delete(self, key: str) -> None:
@@ -194,7 +197,9 @@ class FileStore:
         except OSError as exc:
             raise StoreError(f"cannot read {self.url(key)}: {exc.strerror or exc}") from None
 
-    def list_keys(self, prefix: str = "", *, start_after: str | None = None) -> Iterator[str]:
+    def list_keys(
+        self, prefix: str = "", *, start_after: str | None = None, page_size: int | None = None
+    ) -> Iterator[str]:
         folder, _, stem = prefix.rpartition("/")
         if folder:
             check_key(folder)

@@ -177,8 +177,8 @@ class RunStore:
             return record if record is None or refresh is None else refresh(record)
 
         out: list[RunRecord] = []
-        listing = self.store.list_keys(keys.INDEX, start_after=before)
         batch = max(limit, 1) if status is None and task is None else max(2 * limit, 16)
+        listing = self.store.list_keys(keys.INDEX, start_after=before, page_size=batch)
         with ThreadPoolExecutor(READ_THREADS) as pool:
             while len(out) < limit:
                 page = [k for _, k in zip(range(batch), listing, strict=False)]

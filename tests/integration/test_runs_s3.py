@@ -54,6 +54,8 @@ def test_s3_listing_pages_and_prefix(bucket: str) -> None:
     client.put_object(Bucket=bucket, Key="other/k/0001", Body=b"x")  # outside the prefix
     assert list(store.list_keys("k/")) == names
     assert list(store.list_keys("k/", start_after="k/1199")) == names[1200:]
+    # Small pages (MaxKeys) are followed to the end.
+    assert list(store.list_keys("k/", start_after="k/1199", page_size=2)) == names[1200:]
     store.delete("k/0000")
     store.delete("k/0000")  # twice is fine
     assert not store.exists("k/0000")

@@ -21,8 +21,10 @@ class CountingStore:
         self.inner = inner
         self.listed = 0
 
-    def list_keys(self, prefix: str = "", *, start_after: str | None = None) -> Iterator[str]:
-        for key in self.inner.list_keys(prefix, start_after=start_after):
+    def list_keys(
+        self, prefix: str = "", *, start_after: str | None = None, page_size: int | None = None
+    ) -> Iterator[str]:
+        for key in self.inner.list_keys(prefix, start_after=start_after, page_size=page_size):
             self.listed += 1
             yield key
 
