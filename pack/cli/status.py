@@ -193,6 +193,10 @@ def logs(execution_id: str, follow: bool, attempt: int | None, store: str | None
     record = settle(located.runs, located.record)
     latest = record.latest
     if latest is None:
+        if record.cache in ("hit", "shared"):
+            raise UsageError(
+                f"run {record.id} was answered from the cache ({record.cache}): nothing ran, no log"
+            )
         raise UsageError(f"run {record.id} has not started an attempt; no log yet")
     n = attempt or latest.attempt
     if record.attempt(n) is None:

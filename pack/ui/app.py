@@ -38,7 +38,7 @@ from starlette.responses import (
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from pack.errors import StoreError
+from pack.errors import PackError, StoreError
 from pack.runs import keys
 from pack.runs.literals import literal_map_values
 from pack.runs.record import STATUSES, RunRecord
@@ -350,9 +350,16 @@ def create_app(
         Route("/static/{name}", console.static),
         Route("/healthz", console.healthz),
     ]
+
+    async def store_error(request: Request, exc: Exception) -> Response:
+        # The store said no (unreachable, credentials): one line, no traceback.
+        return PlainTextResponse(f"pack ui: {exc}\n", status_code=502)
+
     middleware = [Middleware(SecurityHeaders)]
     if allowed_hosts:
         middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts))
     if token is not None:
         middleware.append(Middleware(TokenGuard, token=token))
-    return Starlette(routes=routes, middleware=middleware)
+    return Starlette(
+        routes=routes, middleware=middleware, exception_handlers={PackError: store_error}
+    )

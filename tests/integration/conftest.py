@@ -12,6 +12,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -256,3 +257,17 @@ def page(browser_binary: Browser) -> Iterator[Any]:
             yield browser.new_page(viewport={"width": 1280, "height": 900})
         finally:
             browser.close()
+
+
+def pack_cmd(*args: str) -> list[str]:
+    """The argv of a `pack` command in this interpreter (a real process, its own cwd/env)."""
+    return [sys.executable, "-m", "pack", *args]
+
+
+def run_pack(
+    root: Path, env: dict[str, str], *args: str, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """Run `pack ARGS` in `root` with exactly `env`, capturing its output."""
+    return subprocess.run(
+        pack_cmd(*args), cwd=root, env=env, capture_output=True, text=True, timeout=timeout
+    )

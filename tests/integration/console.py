@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from .conftest import pack_cmd
 
 
 def shoot(page: Any, path: Path) -> None:
@@ -25,10 +26,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def pack_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "pack", *args]
 
 
 def start_console(env: dict[str, str], *args: str) -> tuple[subprocess.Popen[str], str]:

@@ -7,7 +7,6 @@ import dataclasses
 import json
 import os
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -18,7 +17,7 @@ from pack.gc.collect import apply_plan, plan_gc
 from pack.runs import keys
 from pack.runs.runstore import RunStore
 
-from .conftest import S3Server
+from .conftest import S3Server, run_pack
 from .test_remote_docker import PASS_ENV
 
 pytestmark = pytest.mark.integration
@@ -57,14 +56,7 @@ def test_gc_on_s3(s3_env: S3Server, tmp_path: Path) -> None:
     env = {**os.environ, "PACK_STORE": store}
 
     def pack(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "pack", *args],
-            cwd=root,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        return run_pack(root, env, *args)
 
     ids, digests = [], []
     for version in (1, 2):

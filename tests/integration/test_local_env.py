@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import S3Server
-from .test_s3_endpoint import _pack
+from .conftest import S3Server, run_pack
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +48,7 @@ def test_store_credentials_reach_a_local_task_only_when_named(
     env.update(creds, HOME=str(home), UNRELATED_TOKEN="t0k3n", PACK_CACHE_DIR=str(tmp_path / "c"))
     run = ("run", "--copy", "all", "--store", f"s3://{bucket}/p", "-o", "json")
 
-    proc = _pack(root, env, *run, "envwf.py", "env_names")
+    proc = run_pack(root, env, *run, "envwf.py", "env_names")
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert any(ln.startswith("pack: error: task envwf.env_names failed") for ln in lines)
@@ -57,7 +56,7 @@ def test_store_credentials_reach_a_local_task_only_when_named(
     assert "--pass-env AWS_ACCESS_KEY_ID --pass-env AWS_SECRET_ACCESS_KEY" in lines[-1]
 
     named = [a for name in creds for a in ("--pass-env", name)]
-    proc = _pack(root, env, *run, *named, "envwf.py", "env_names")
+    proc = run_pack(root, env, *run, *named, "envwf.py", "env_names")
     assert proc.returncode == 0, proc.stderr[-3000:]
     names = set(json.loads(proc.stdout)["outputs"]["o0"])
     assert set(creds) <= names

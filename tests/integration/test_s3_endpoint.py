@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .conftest import S3Server
+from .conftest import S3Server, run_pack
 
 pytestmark = pytest.mark.integration
 
@@ -96,17 +94,6 @@ def _env(s3: S3Server, tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def _pack(root: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pack", *args],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 def _get(s3: S3Server, url: str) -> bytes:
     bucket, _, key = url.removeprefix("s3://").partition("/")
     return _client(s3).get_object(Bucket=bucket, Key=key)["Body"].read()  # type: ignore[no-any-return]
@@ -130,18 +117,18 @@ def test_local_run_with_file_directory_and_array_uses_the_configured_endpoint(
 
     # A File input is uploaded by the client, read in the task; the output File is
     # written by the task and named by URL.
-    proc = _pack(root, env, *run, "shout", "--data", "words.txt")
+    proc = run_pack(root, env, *run, "shout", "--data", "words.txt")
     assert proc.returncode == 0, proc.stderr[-3000:]
     (url,) = json.loads(proc.stdout)["outputs"].values()
     assert url.startswith(f"s3://{bucket}/var/") and _get(s3_server, url) == b"QUIET WORDS\n"
 
-    proc = _pack(root, env, *run, "tree", "--n", "3")
+    proc = run_pack(root, env, *run, "tree", "--n", "3")
     assert proc.returncode == 0, proc.stderr[-3000:]
     (prefix,) = json.loads(proc.stdout)["outputs"].values()
     assert _get(s3_server, f"{prefix}/part-2.txt") == b"part 2\n"
 
     # The array is offloaded by the task and read back by the client to print it.
-    proc = _pack(root, env, *run, "square", "--n", "5")
+    proc = run_pack(root, env, *run, "square", "--n", "5")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads(proc.stdout)["outputs"] == {"o0": [0, 1, 4, 9, 16]}
 
@@ -155,7 +142,7 @@ def test_endpoint_from_pyproject_reaches_the_pod(
     )
     env = _env(s3_server, tmp_path)
     assert "PACK_S3_ENDPOINT_URL" not in env  # the pod learns it from its rendered env only
-    proc = _pack(
+    proc = run_pack(
         root,
         env,
         "run",
@@ -174,7 +161,7 @@ def test_endpoint_from_pyproject_reaches_the_pod(
     assert _get(s3_server, url) == b"QUIET WORDS\n"
 
     # And `pack render` shows the pod the same endpoint.
-    proc = _pack(root, env, "render", "-o", "json", "wf.py", "shout", "--data", "words.txt")
+    proc = run_pack(root, env, "render", "-o", "json", "wf.py", "shout", "--data", "words.txt")
     assert proc.returncode == 0, proc.stderr[-3000:]
     container = json.loads(proc.stdout)["spec"]["containers"][0]
     assert {"name": "PACK_S3_ENDPOINT_URL", "value": s3_server.endpoint_url} in container["env"]

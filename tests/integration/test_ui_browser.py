@@ -20,7 +20,8 @@ import pytest
 
 from tests.integration.test_remote_kubernetes import project as kube_project  # noqa: F401
 
-from .console import free_port, pack_cmd, shoot, start_console
+from .conftest import pack_cmd, run_pack
+from .console import free_port, shoot, start_console
 
 pytestmark = pytest.mark.integration
 
@@ -56,14 +57,7 @@ class Console:
     root: Path
 
     def run(self, task: str, *args: str) -> dict[str, Any]:
-        proc = subprocess.run(
-            pack_cmd("run", "-o", "json", "tasks.py", task, *args),
-            cwd=self.root,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        proc = run_pack(self.root, self.env, "run", "-o", "json", "tasks.py", task, *args)
         assert proc.returncode == 0, proc.stderr
         return json.loads(proc.stdout)  # type: ignore[no-any-return]
 

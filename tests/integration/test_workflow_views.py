@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.integration.conftest import run_pack
 from tests.integration.console import start_console
 from tests.integration.test_workflows_kubernetes import project as wf_project  # noqa: F401
 
@@ -88,14 +88,7 @@ def test_a_local_workflows_tree(tmp_path: Path, page: Any) -> None:
     env = {**os.environ, "PACK_STORE": store}
 
     def pack(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "pack", *args],
-            cwd=root,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        return run_pack(root, env, *args)
 
     r = pack("run", "-o", "json", "wf.py", "main", "--n", "3")
     assert r.returncode == 0, r.stderr

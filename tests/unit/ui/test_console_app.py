@@ -143,3 +143,23 @@ def test_timeline_places_phases_one_after_another() -> None:
         ("task", 50.0, 50.0),
     ]
     assert timeline({}) == []
+
+
+def test_a_store_that_says_no_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    from pack.errors import StoreError
+
+    class Refusing(FileStore):
+        def list_keys(self, *args: Any, **kwargs: Any) -> Any:
+            raise StoreError("cannot list s3://b/index/runs/: AccessDenied: no")
+
+    from pack.ui import app as app_module
+
+    app = create_app(Settings(tmp_path.as_uri()))
+    c = TestClient(app, base_url="http://127.0.0.1:8765", raise_server_exceptions=False)
+    # The handlers' store, swapped for one that refuses every listing.
+    console = next(r.endpoint.__self__ for r in app.routes if r.path == "/")  # type: ignore[attr-defined]
+    console.runs = RunStore(Refusing(tmp_path), tmp_path.as_uri())
+    page = c.get("/")
+    assert page.status_code == 502
+    assert page.text == "pack ui: cannot list s3://b/index/runs/: AccessDenied: no\n"
+    assert app_module.PAGE_CSP in page.headers["content-security-policy"]
