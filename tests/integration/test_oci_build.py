@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -364,3 +365,78 @@ def test_several_platforms_give_an_index_the_engine_runs(
         docker_engine, out["ref"], "python -c 'import six, platform; print(platform.machine())'"
     )
     assert text.strip().endswith("x86_64")
+
+
+def _host_python(version: str) -> str:
+    """A CPython `version` on this machine (PATH, else pyenv's versions folder)."""
+    import glob
+    import shutil
+
+    for candidate in [
+        shutil.which(f"python{version}"),
+        *sorted(
+            glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python{version}"))
+        ),
+    ]:
+        if candidate:
+            probe = subprocess.run(
+                [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                capture_output=True,
+                text=True,
+            )
+            if probe.returncode == 0 and probe.stdout.strip() == version:
+                return candidate
+    from tests.integration.conftest import _unavailable
+
+    _unavailable(f"Python {version}", "no python{version} on PATH or under ~/.pyenv/versions")
+    raise AssertionError  # unreachable
+
+
+@pytest.fixture(scope="session")
+def host_venvs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """pack (this checkout, editable, with its oci extra) in venvs of Python 3.10 and 3.12."""
+    from pack.imagespec.builders.oci.builder import find_uv
+
+    root = Path(__file__).resolve().parents[2]
+    uv = find_uv()
+    out: dict[str, Path] = {}
+    for version in ("3.10", "3.12"):
+        python = _host_python(version)
+        venv = tmp_path_factory.mktemp(f"host-{version}") / "venv"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_"))}
+        for argv in (
+            [uv, "venv", "--no-config", "--seed", "--python", python, str(venv)],
+            [uv, "pip", "install", "--no-config", "--python", str(venv / "bin" / "python"),
+             "-e", f"{root}[oci]"],
+        ):  # fmt: skip
+            proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=900)
+            assert proc.returncode == 0, proc.stderr[-3000:]
+        out[version] = venv / "bin" / "python"
+    return out
+
+
+def test_host_pythons_310_and_312_push_the_same_manifest_digest(
+    oci: Pack, registry, base_image: str, tmp_path: Path, host_venvs: dict[str, Path]
+) -> None:  # type: ignore[no-untyped-def]
+    """From empty caches, a pack running on 3.10 and one on 3.12 push identical images."""
+    digests = {}
+    for version, python in host_venvs.items():
+        spec = spec_file(
+            oci.cwd,
+            f"app = ImageSpec(name='test/oci-hosts-{uid()}', registry={registry.host!r}, "
+            f"base_image={base_image!r}, python_version='3.11', packages=['six', 'iniconfig'])\n",
+            name=f"spec{version}.py",
+        )
+        proc = subprocess.run(
+            [str(python), "-m", "pack", "build", "--force", "-o", "json", str(spec)],
+            cwd=oci.cwd,
+            env={**oci.env, **cold_env(tmp_path / f"cold-{version}")},
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert "no Python 3.11 on this host" not in proc.stderr  # bytecode went in
+        [out] = json.loads(proc.stdout)
+        digests[version] = out["digest"].split("@")[1]
+    assert digests["3.10"] == digests["3.12"], digests
