@@ -440,3 +440,46 @@ def test_host_pythons_310_and_312_push_the_same_manifest_digest(
         [out] = json.loads(proc.stdout)
         digests[version] = out["digest"].split("@")[1]
     assert digests["3.10"] == digests["3.12"], digests
+
+
+def test_builds_unprivileged_inside_an_oci_built_image_with_the_same_digest(
+    oci: Pack, registry, base_image: str, docker_engine, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """No engine, no root, no capabilities: the builder runs as nobody in a container of an
+    image it built (pack and uv come with every such image), and pushes the very digest the
+    same spec gets on this host."""
+    [tool] = oci.build(
+        str(
+            spec_file(
+                oci.cwd,
+                f"tool = ImageSpec(name='test/oci-tool-{uid()}', registry={registry.host!r}, "
+                f"base_image={base_image!r}, python_version='3.11')\n",
+                name="tool.py",
+            )
+        )
+    )
+    work = tmp_path / "inside"
+    work.mkdir()
+    spec = spec_file(
+        work,
+        f"app = ImageSpec(name='test/oci-inside-{uid()}', registry={registry.host!r}, "
+        f"base_image={base_image!r}, python_version='3.11', runtime=False, "
+        "packages=['six', 'iniconfig'])\n",
+    )
+    work.chmod(0o755)
+    spec.chmod(0o644)
+    proc = docker_engine.run(
+        "run", "--rm", "--network", "host", "--user", "65534:65534", "--cap-drop", "ALL",
+        "--security-opt", "no-new-privileges", "--read-only", "--tmpfs", "/tmp",
+        "-v", f"{work}:/work:ro", "-v", f"{HOST_CA}:/ca.pem:ro",
+        "-e", "HOME=/tmp", "-e", "SSL_CERT_FILE=/ca.pem", "-e", "PACK_BUILD_CA_BUNDLE=/ca.pem",
+        "-e", "PACK_CACHE_DIR=/tmp/cache", "-e", "UV_CACHE_DIR=/tmp/uv",
+        "-w", "/tmp", tool["digest"],
+        "pack", "build", "--builder", "oci", "-o", "json", "/work/spec.py",
+        check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    [inside] = json.loads(proc.stdout)
+    assert inside["status"] == "built"
+    [here] = oci.build("--force", str(spec), env=cold_env(tmp_path / "here"))
+    assert here["digest"].split("@")[1] == inside["digest"].split("@")[1]

@@ -203,3 +203,56 @@ def test_fetch_checks_the_hash_caches_atomically_and_sends_credentials_to_their_
         fetcher.fetch(other)
     assert seen[-1][1] is None  # another host: no credentials
     assert not (tmp_path / ("0" * 64)).exists() or not any((tmp_path / ("0" * 64)).iterdir())
+
+
+def test_fetch_retries_a_5xx_but_not_a_4xx_and_never_redirects_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import urllib.error
+
+    import pack.imagespec.builders.oci.fetch as fetch
+
+    monkeypatch.setattr(fetch.time, "sleep", lambda s: None)
+    payload = b"wheel"
+    answers: list[Any] = [503, OSError("connection reset"), payload]
+    requests: list[Any] = []
+
+    def opener(req: Any, timeout: float) -> Resp:
+        requests.append(req)
+        answer = answers.pop(0)
+        if isinstance(answer, int):
+            raise urllib.error.HTTPError(req.full_url, answer, "busy", {}, None)  # type: ignore[arg-type]
+        if isinstance(answer, Exception):
+            raise answer
+        return Resp(answer)
+
+    creds = index_credentials(["https://u:p@private.example/simple"])
+    fetcher = Fetcher(tmp_path, credentials=creds, opener=opener)
+    pin = Pin(
+        "a",
+        "1",
+        Artifact(
+            "wheel",
+            "a-1-py3-none-any.whl",
+            Digest.of_bytes(payload).hex,
+            url="https://private.example/a-1-py3-none-any.whl",
+        ),
+    )
+    assert fetcher.fetch(pin).read_bytes() == payload and len(requests) == 3
+    # Basic auth for the index host, but not copied onto a redirect (to a CDN, say).
+    assert requests[0].unredirected_hdrs.get("Authorization", "").startswith("Basic ")
+    assert "Authorization" not in requests[0].headers
+    answers[:] = [404, payload]
+    missing = Pin(
+        "b",
+        "1",
+        Artifact(
+            "wheel",
+            "b-1-py3-none-any.whl",
+            "1" * 64,
+            url="https://private.example/b-1-py3-none-any.whl",
+        ),
+    )
+    with pytest.raises(BuildError, match="b==1: cannot download .*: HTTP 404"):
+        fetcher.fetch(missing)
+    assert answers == [payload]  # a 404 is not asked again

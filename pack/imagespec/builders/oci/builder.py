@@ -118,8 +118,10 @@ class OciBuilder:
         jobs: int = 4,
         uv: str | None = None,
         compiler: Callable[[str], Compiler] | None = None,
+        network_timeout: float | None = None,
     ) -> None:
         self.registry = registry
+        self.network_timeout = network_timeout
         self.environ = dict(environ)
         self.ca_bundle = ca_bundle
         self.mtime = source_date_epoch
@@ -150,6 +152,7 @@ class OciBuilder:
             environ=environ,
             ca_bundle=config.build_ca_bundle,
             source_date_epoch=source_date_epoch(environ),
+            network_timeout=config.network_timeout,
         )
 
     @property
@@ -271,6 +274,7 @@ class OciBuilder:
             ),
             ca_bundle=self.ca_bundle,
             redact=redact,
+            timeout=self.network_timeout,
         )
         sources = SourceBuild(
             self.uv, uv_env(self.environ, index, self.ca_bundle), target, self.files, redact

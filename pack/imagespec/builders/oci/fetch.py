@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.client
 import os
 import shutil
 import ssl
 import subprocess
 import tempfile
+import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
@@ -32,7 +35,8 @@ from pack.imagespec.builders.oci.platforms import Target
 from pack.imagespec.builders.oci.resolve import Pin
 
 CHUNK = 1 << 20
-TIMEOUT = 120.0
+RETRIES = 3  # a connection error or a 5xx is tried again, with backoff
+TIMEOUT = 60.0  # seconds to connect and per read; [tool.pack] network_timeout overrides
 
 
 def index_credentials(urls: Sequence[str]) -> dict[str, str]:
@@ -66,8 +70,10 @@ class Fetcher:
         jobs: int = 8,
         opener: Callable[[urllib.request.Request, float], Any] | None = None,
         redact: Callable[[str], str] = lambda text: text,
+        timeout: float | None = None,
     ) -> None:
         self.redact = redact
+        self.timeout = timeout or TIMEOUT
         self.cache = cache
         self.credentials = dict(credentials or {})
         self.jobs = jobs
@@ -103,30 +109,42 @@ class Fetcher:
         return target
 
     def _download(self, url: str, target: Path, sha256: str, what: str) -> None:
-        headers = {"User-Agent": "pack-oci/1"}
-        host = urllib.parse.urlsplit(url).hostname or ""
-        if host in self.credentials and "@" not in urllib.parse.urlsplit(url).netloc:
-            headers["Authorization"] = self.credentials[host]
-        request = urllib.request.Request(url, headers=headers)
-        h = hashlib.sha256()
+        request = urllib.request.Request(url, headers={"User-Agent": "pack-oci/1"})
+        parts = urllib.parse.urlsplit(url)
+        if parts.hostname in self.credentials and "@" not in parts.netloc:
+            # Unredirected: a redirect to a CDN or object store never carries it along.
+            request.add_unredirected_header("Authorization", self.credentials[parts.hostname])
 
         def write(f: BinaryIO) -> None:
-            try:
-                resp = self._opener(request, TIMEOUT)
-            except OSError as exc:
-                raise BuildError(
-                    self.redact(f"{what}: cannot download {_safe(url)}: {exc}")
-                ) from None
-            with resp as r:
-                while chunk := r.read(CHUNK):
-                    h.update(chunk)
-                    f.write(chunk)
-            if h.hexdigest() != sha256:
-                raise BuildError(
-                    self.redact(
-                        f"{what}: {_safe(url)} has sha256 {h.hexdigest()}, the lock says {sha256}"
+            last = ""
+            for attempt in range(RETRIES + 1):
+                if attempt:
+                    time.sleep(0.5 * 2 ** (attempt - 1))
+                    f.seek(0)
+                    f.truncate()
+                h = hashlib.sha256()
+                try:
+                    with self._opener(request, self.timeout) as r:
+                        while chunk := r.read(CHUNK):
+                            h.update(chunk)
+                            f.write(chunk)
+                except urllib.error.HTTPError as exc:
+                    last = f"HTTP {exc.code}"
+                    if exc.code < 500:
+                        break  # the index said no: asking again changes nothing
+                    continue
+                except (OSError, http.client.HTTPException) as exc:
+                    last = f"{type(exc).__name__}: {exc}"
+                    continue
+                if h.hexdigest() != sha256:
+                    raise BuildError(
+                        self.redact(
+                            f"{what}: {_safe(url)} has sha256 {h.hexdigest()}, "
+                            f"the lock says {sha256}"
+                        )
                     )
-                )
+                return
+            raise BuildError(self.redact(f"{what}: cannot download {_safe(url)}: {last}"))
 
         target.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(target, write)

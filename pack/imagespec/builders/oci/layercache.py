@@ -19,7 +19,7 @@ from typing import Any
 from pack.atomic import atomic_write
 
 # Bump when the bytes of a layer for the same inputs change (tar, gzip, install rules).
-LAYER_FORMAT = "pack.oci.layer/1"
+LAYER_FORMAT = "pack.oci.layer/2"
 
 
 def layer_key(inputs: Mapping[str, Any]) -> str:

@@ -1,0 +1,225 @@
+"""Daemonless (`--builder oci`) vs BuildKit (`--builder docker`), side by side, from empty caches.
+
+Cases, each built once by each builder into new repositories of the test registry:
+1. small: the pack runtime + six + iniconfig;
+2. numpy+pandas: the same plus numpy and pandas;
+3. one package: case 2's spec plus one small package, on top of case 2 (both builders warm).
+"Empty caches": BuildKit runs in a private engine started here (empty data root, so no
+BuildKit cache and no base image: it pulls the base from the registry; the shared test
+engine and other people's caches are never touched), and pack gets an empty cache folder
+and an empty uv cache. Both get the same prebuilt pack runtime wheel (building it is the
+same work for both and not what is compared). The ratio is oci / BuildKit wall time.
+
+It then measures what the bytecode in oci images buys: the time to import the pack
+runtime in a container of the case 1 image, with the shipped .pyc files and without them.
+
+    python benchmarks/bench_oci.py [--runs 1] [--keep-engine]
+
+Needs scripts/test-infra up (registry, base image, the runc wrapper) and root (dockerd).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+CODE = "import sys; from pack.cli import main; sys.exit(main(sys.argv[1:]))"
+REGISTRY = os.environ.get("PACK_TEST_REGISTRY", "127.0.0.1:5000")
+BASE = os.environ.get("PACK_TEST_BASE_IMAGE", f"{REGISTRY}/pack/debian-python:bookworm")
+DOCKER_CLI = os.environ.get("PACK_DOCKER_CLI", "/usr/bin/docker")
+CA = os.environ.get("PACK_BUILD_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+RUNC_WRAPPER = "/var/lib/pack-infra/bin/runc-no-negative-oom"
+
+CASES = {
+    "small": ["six", "iniconfig"],
+    "numpy+pandas": ["six", "iniconfig", "numpy", "pandas"],
+    "one package": ["six", "iniconfig", "numpy", "pandas", "tomli-w"],
+}
+# Each chain starts from empty caches; a case after the first builds on the one before.
+CHAINS = (("small",), ("numpy+pandas", "one package"))
+
+
+class PrivateEngine:
+    """A dockerd of our own with an empty data root; stopped by its pid when done."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.sock = root / "docker.sock"
+        self.host = f"unix://{self.sock}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        argv = [
+            "dockerd", "--iptables=false", "--ip6tables=false", "--bridge=none",
+            "--data-root", str(self.root / "data"), "--exec-root", str(self.root / "exec"),
+            "-H", self.host, "-p", str(self.root / "dockerd.pid"),
+            "--exec-opt", "native.cgroupdriver=cgroupfs",
+        ]  # fmt: skip
+        if Path(RUNC_WRAPPER).exists():
+            argv += ["--add-runtime", f"packrunc={RUNC_WRAPPER}", "--default-runtime", "packrunc"]
+        log = open(self.root / "dockerd.log", "wb")  # noqa: SIM115 - lives as long as dockerd
+        self.proc = subprocess.Popen(argv, stdout=log, stderr=log, start_new_session=True)
+        for _ in range(300):
+            if self.docker("version", check=False).returncode == 0:
+                return
+            time.sleep(0.1)
+        raise SystemExit(f"private dockerd did not start; see {self.root / 'dockerd.log'}")
+
+    def docker(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "DOCKER_HOST": self.host}
+        return subprocess.run([DOCKER_CLI, *args], env=env, capture_output=True, text=True,
+                              check=check)  # fmt: skip
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        subprocess.run(["umount", "-R", str(self.root / "data")], capture_output=True)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def spec_text(name: str, packages: list[str], marker: str) -> str:
+    return (
+        "from pack import ImageSpec\n\n"
+        f"app = ImageSpec(name={name!r}, registry={REGISTRY!r}, base_image={BASE!r}, "
+        f"python_version='3.11', packages={packages!r}, env={{'BENCH': {marker!r}}})\n"
+    )
+
+
+def build(builder: str, spec: Path, env: dict[str, str]) -> tuple[float, dict[str, object]]:
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-c", CODE, "build", "--builder", builder, "-o", "json", str(spec)],
+        env=env,
+        cwd=spec.parent,
+        capture_output=True,
+        text=True,
+    )
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{builder} build of {spec.name} failed:\n{proc.stderr[-3000:]}")
+    [out] = json.loads(proc.stdout)
+    assert out["status"] == "built", out
+    return seconds, out
+
+
+def prebuilt_runtime(into: Path) -> None:
+    """The runtime wheel both builders get, made once (not part of what is compared)."""
+    from pack.runtime import build_runtime_wheel
+
+    build_runtime_wheel(into / "wheel", cache_dir=into)
+
+
+def import_times(engine: PrivateEngine, image: str, runs: int = 5) -> tuple[float, float]:
+    """Median seconds to import the pack runtime, with the shipped .pyc and without."""
+    script = (
+        "t() { s=$(date +%s%N); python -c 'import pack.launcher.entrypoint, boto3, yaml' "
+        "|| exit 1; e=$(date +%s%N); echo $(( (e - s) / 1000 )); }; "
+        f"for i in $(seq {runs}); do t; done; echo --; "
+        "find /opt/pack/venv -name __pycache__ -prune -exec rm -rf {} +; "
+        f"for i in $(seq {runs}); do PYTHONDONTWRITEBYTECODE=1 t; done"
+    )
+    out = engine.docker("run", "--rm", "--network", "host", image, "sh", "-c", script).stdout
+    with_pyc, without = out.split("--")
+    return (
+        statistics.median(int(x) for x in with_pyc.split()) / 1e6,
+        statistics.median(int(x) for x in without.split()) / 1e6,
+    )
+
+
+def run_chain(
+    builder: str,
+    chain: tuple[str, ...],
+    cache: Path,
+    runtime: Path,
+    rows: dict[str, dict[str, list[float]]],
+) -> str:
+    """Build the chain's cases in one new repository from empty caches; the last digest."""
+    mark = uuid.uuid4().hex[:8]
+    shutil.copytree(runtime, cache / "pack")
+    env = {
+        **os.environ,
+        "PACK_CACHE_DIR": str(cache / "pack"),
+        "UV_CACHE_DIR": str(cache / "uv"),
+        "PACK_BUILD_CA_BUNDLE": CA,
+        "PACK_DOCKER_CLI": DOCKER_CLI,
+        "PACK_DOCKER_HOST": "unix:///nonexistent/docker.sock",
+    }
+    engine = None
+    if builder == "docker":
+        engine = PrivateEngine(Path(tempfile.mkdtemp(prefix="pack-bench-dockerd-")))
+        engine.start()
+        env["PACK_DOCKER_HOST"] = engine.host
+    digest = ""
+    try:
+        for case in chain:
+            repo = f"bench/oci-{builder}-{mark}"
+            spec = cache / "project" / f"{case.replace(' ', '_').replace('+', '_')}.py"
+            spec.parent.mkdir(parents=True, exist_ok=True)
+            spec.write_text(spec_text(repo, CASES[case], mark))
+            seconds, out = build(builder, spec, env)
+            rows[case][builder].append(seconds)
+            digest = str(out["digest"])
+            print(f"{case:14} {builder:6} {seconds:7.1f} s  {digest}", flush=True)
+    finally:
+        if engine is not None:
+            engine.stop()
+    return digest
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=1, help="rounds of the three cases")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="pack-bench-oci-"))
+    runtime = work / "runtime"
+    prebuilt_runtime(runtime)
+    rows: dict[str, dict[str, list[float]]] = {c: {"docker": [], "oci": []} for c in CASES}
+    image_for_imports = None
+    try:
+        for round_ in range(args.runs):
+            for builder in ("docker", "oci"):
+                for chain in CHAINS:
+                    digest = run_chain(builder, chain, work / f"{builder}-{round_}-{chain[0]}",
+                                       runtime, rows)  # fmt: skip
+                    if builder == "oci" and chain[0] == "small":
+                        image_for_imports = digest
+        print()
+        print(f"{'case':14} {'BuildKit s':>11} {'oci s':>8} {'oci/BuildKit':>13}")
+        for case, by in rows.items():
+            d, o = statistics.median(by["docker"]), statistics.median(by["oci"])
+            print(f"{case:14} {d:11.1f} {o:8.1f} {o / d:13.2f}")
+        if image_for_imports is not None:
+            engine = PrivateEngine(Path(tempfile.mkdtemp(prefix="pack-bench-dockerd-")))
+            engine.start()
+            try:
+                engine.docker("pull", image_for_imports)
+                with_pyc, without = import_times(engine, image_for_imports)
+            finally:
+                engine.stop()
+            print()
+            print(
+                f"task start (import pack runtime, boto3, yaml) in the small oci image: "
+                f"{with_pyc:.2f} s with its .pyc, {without:.2f} s without "
+                f"({without / with_pyc:.1f}x)"
+            )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
