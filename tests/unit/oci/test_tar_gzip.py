@@ -129,8 +129,10 @@ def test_write_layer_names_the_blob_by_digest_and_leaves_no_temp(tmp_path: Path)
 
 
 def test_write_layer_failure_leaves_nothing(tmp_path: Path) -> None:
+    from pack.errors import BuildError
+
     bad = tar.streamed("opt/x", 10, lambda: iter([b"short"]))
-    with pytest.raises(ValueError):
+    with pytest.raises(BuildError, match="opt/x: expected 10 bytes, read 5"):
         write_layer([bad], tmp_path, mtime=0, pool=None, workers=1)
     assert list(tmp_path.iterdir()) == []
 
@@ -139,3 +141,11 @@ def test_parents_are_added_below_the_floor_only() -> None:
     got = with_parents([tar.file("opt/pack/venv/lib/a/b.py", b"")], "opt/pack")
     dirs = sorted(e.path for e in got if e.kind == tar.DIRECTORY)
     assert dirs == ["opt/pack/venv", "opt/pack/venv/lib", "opt/pack/venv/lib/a"]
+
+
+def test_a_bad_path_in_a_layer_is_a_build_error_not_a_crash(tmp_path: Path) -> None:
+    from pack.errors import BuildError
+
+    with pytest.raises(BuildError, match="cannot write the layer: layer path 'opt/../etc'"):
+        write_layer([tar.file("opt/../etc", b"")], tmp_path, mtime=0, pool=None, workers=1)
+    assert list(tmp_path.iterdir()) == []

@@ -160,3 +160,25 @@ def test_no_compiler_for_the_version_means_no_bytecode(tmp_path: Path) -> None:
     missing = Compiler("3.1", str(tmp_path))
     assert not missing.available
     assert missing.compile([("a.py", b"x = 1")], 0) == {}
+
+
+def test_names_that_would_leave_their_folder_are_refused(tmp_path: Path) -> None:
+    bad_script = make_wheel(
+        tmp_path, "s", "1", {"s.py": b""}, entry_points="[console_scripts]\n.. = s:main\n"
+    )
+    with pytest.raises(BuildError, match="console script name '..' is not a file name"):
+        install(bad_script, LAYOUT)
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    wheel = make_wheel(evil, "ok", "1", {"ok.py": b""})
+    import zipfile
+
+    patched = tmp_path / "ok-1-py3-none-any.whl"
+    with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(patched, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith("METADATA"):
+                data = data.replace(b"Name: ok", b"Name: ../../etc")
+            dst.writestr(info, data)
+    with pytest.raises(BuildError, match="METADATA Name '../../etc' is not a distribution name"):
+        install(patched, LAYOUT)

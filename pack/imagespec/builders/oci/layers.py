@@ -124,7 +124,10 @@ def write_layer(
         with os.fdopen(fd, "wb") as f:
             gz = GzipWriter(f, pool, workers=workers)
             buffered = _Buffered(gz)
-            tar.write_tar(entries, buffered.write, mtime)
+            try:
+                tar.write_tar(entries, buffered.write, mtime)
+            except ValueError as exc:  # a path a wheel or a copy entry should never give
+                raise BuildError(f"cannot write the layer: {exc}") from None
             buffered.flush()
             gz.close()
         final = folder / f"{gz.digest.split(':', 1)[1]}.tar.gz"

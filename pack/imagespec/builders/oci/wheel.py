@@ -33,6 +33,7 @@ from pack.imagespec.builders.oci import tar
 from pack.imagespec.builders.oci.venv import VenvLayout
 
 INSTALLER = b"pack\n"
+_SAFE_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
 _SIGNATURES = ("RECORD.jws", "RECORD.p7s")
 _ENTRY_POINT = re.compile(r"^(?P<module>[\w.]+)\s*(?::\s*(?P<attr>[\w.]+))?\s*(?:\[.*\])?\s*$")
 _SCRIPT = """\
@@ -181,7 +182,7 @@ def _install(
             )
     scripts_text = _optional(archive, f"{dist_info}/entry_points.txt")
     for script_name, spec in _entry_points(scripts_text, origin) if scripts_text else []:
-        if "/" in script_name or not script_name.strip():
+        if "/" in script_name or script_name.strip() in ("", ".", ".."):
             raise BuildError(f"{origin}: console script name {script_name!r} is not a file name")
         data = script(layout.python, spec, origin=origin)
         add(tar.file(f"{layout.bin}/{script_name}", data, executable=True), record_hash(data))
@@ -255,4 +256,6 @@ def _read_metadata(archive: zipfile.ZipFile, dist_info: str, origin: str) -> tup
     name, version = headers.get("Name"), headers.get("Version")
     if not name or not version:
         raise BuildError(f"{origin}: METADATA has no Name or Version")
+    if not _SAFE_NAME.fullmatch(str(name)):
+        raise BuildError(f"{origin}: METADATA Name {str(name)!r} is not a distribution name")
     return str(name), str(version)
