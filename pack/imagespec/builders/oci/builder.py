@@ -277,7 +277,12 @@ class OciBuilder:
             timeout=self.network_timeout,
         )
         sources = SourceBuild(
-            self.uv, uv_env(self.environ, index, self.ca_bundle), target, self.files, redact
+            # uv is needed for Python only: a copy-and-env image builds without it.
+            self.uv if wants_python else "",
+            uv_env(self.environ, index, self.ca_bundle),
+            target,
+            self.files,
+            redact,
         )
         layers, counts = self.pusher.push_layers(plans, dest, fetcher, sources)
         if layers:
