@@ -27,3 +27,12 @@ def _no_process_s3_endpoint() -> object:
     yield
     use_s3_endpoint(None)
     use_network_timeout(None)
+
+
+@pytest.fixture(autouse=True)
+def _no_light_s3(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The entrypoints turn on boto3-free S3 for their process (pods); tests that run
+    them in-process must not leave it on for the tests after them."""
+    from pack.packager import store
+
+    monkeypatch.setattr(store, "_light_s3", False)

@@ -162,15 +162,18 @@ def ensure_bundle(
 def use_pod_store_settings(env: Mapping[str, str]) -> None:
     """The S3 endpoint and network timeout the pod was rendered with
     (`PACK_S3_ENDPOINT_URL`, `PACK_NETWORK_TIMEOUT`), for every store access of this
-    process: bundle, inputs, outputs, errors, timings, File values."""
+    process: bundle, inputs, outputs, errors, timings, File values; without boto3 when
+    the pod's environment holds the credentials (pack.packager.s3lite)."""
     from pack.packager.store import (
         ENV_NETWORK_TIMEOUT,
         ENV_S3_ENDPOINT,
+        use_light_s3,
         use_network_timeout,
         use_s3_endpoint,
     )
 
     use_s3_endpoint(env.get(ENV_S3_ENDPOINT) or None)
+    use_light_s3(True)
     try:
         seconds: float | None = float(env.get(ENV_NETWORK_TIMEOUT) or 0) or None
     except ValueError:  # pack writes a number there; anything else leaves the default

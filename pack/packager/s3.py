@@ -58,6 +58,46 @@ def _describe(exc: Exception) -> str:
     return str(exc) or type(exc).__name__
 
 
+def _broken_body_errors() -> tuple[type[Exception], ...]:
+    """botocore's errors for a GET body that broke off midway."""
+    from botocore.exceptions import IncompleteReadError, ReadTimeoutError
+
+    try:
+        from botocore.exceptions import ResponseStreamingError
+
+        return (IncompleteReadError, ReadTimeoutError, ResponseStreamingError)
+    except ImportError:  # botocore < 1.29.111 lets urllib3's error through
+        from urllib3.exceptions import ProtocolError
+
+        return (IncompleteReadError, ReadTimeoutError, ProtocolError)
+
+
+def _light_client(endpoint_url: str | None, timeout: float | None) -> Any:
+    """The boto3-free client (pack.packager.s3lite) when the process asked for it and
+    the environment holds the credentials; else None."""
+    from pack.packager.store import light_s3
+
+    if not light_s3():
+        return None
+    from pack.packager.s3lite import LiteClient, credentials_from, endpoint_from, region_from
+
+    credentials = credentials_from(os.environ)
+    if credentials is None or os.environ.get("AWS_PROFILE"):
+        return None
+    key = ("light", endpoint_url, timeout, _aws_settings())
+    with _CLIENTS_LOCK:
+        client = _CLIENTS.get(key)
+        if client is None:
+            client = LiteClient(
+                credentials,
+                region=region_from(os.environ),
+                endpoint_url=endpoint_from(os.environ, endpoint_url),
+                timeout=timeout,
+            )
+            _CLIENTS[key] = client
+        return client
+
+
 def _boto_errors() -> tuple[type[Exception], ...]:
     """The errors that mean "the store said no"; anything else (a failing reader) propagates."""
     from botocore.exceptions import BotoCoreError, ClientError
@@ -65,7 +105,7 @@ def _boto_errors() -> tuple[type[Exception], ...]:
     return (BotoCoreError, ClientError)
 
 
-_CLIENTS: dict[tuple[str | None, float | None, str], Any] = {}
+_CLIENTS: dict[tuple[Any, ...], Any] = {}
 _CLIENTS_LOCK = threading.Lock()
 
 
@@ -127,10 +167,27 @@ class S3Store:
 
     @property
     def client(self) -> Any:
+        """boto3's client, or in pack's own pod processes the light one (s3lite) when
+        the credentials are in the environment: GETs, single PUTs and HEADs only."""
         with self._lock:
             if self._client is None:
-                self._client = shared_client(self.endpoint_url, self.timeout)
+                self._client = _light_client(self.endpoint_url, self.timeout) or shared_client(
+                    self.endpoint_url, self.timeout
+                )
             return self._client
+
+    @property
+    def full_client(self) -> Any:
+        """boto3's client, for what the light one does not do (multipart, list, delete)."""
+        client = self.client
+        if not getattr(client, "light", False):
+            return client
+        return shared_client(self.endpoint_url, self.timeout)
+
+    def _errors(self) -> tuple[type[Exception], ...]:
+        """The errors that mean "the store said no" for the client in use."""
+        errors = getattr(self.client, "errors", None)
+        return errors if isinstance(errors, tuple) else _boto_errors()
 
     def _key(self, key: str) -> str:
         check_key(key)
@@ -143,7 +200,7 @@ class S3Store:
         try:
             self.client.head_object(Bucket=self.bucket, Key=self._key(key))
             return True
-        except _boto_errors() as exc:
+        except self._errors() as exc:
             if _code(exc) in _NOT_FOUND:
                 return False
             raise StoreError(f"cannot check {self.url(key)}: {_describe(exc)}") from None
@@ -167,6 +224,7 @@ class S3Store:
         """Upload `size` bytes from `fileobj`; nothing is visible unless all of it arrived."""
         full = self._key(key)
         extra: dict[str, str] = {"IfNoneMatch": "*"} if if_absent else {}
+        errors = self._errors() if size < self.multipart_threshold else _boto_errors()
         try:
             if size < self.multipart_threshold:
                 body = fileobj.read(size)
@@ -176,14 +234,15 @@ class S3Store:
             else:
                 self._multipart(full, fileobj, size, extra)
             return True
-        except _boto_errors() as exc:
+        except errors as exc:
             if if_absent and _code(exc) in _ALREADY_THERE:
                 return False
             raise StoreError(f"cannot upload to {self.url(key)}: {_describe(exc)}") from None
 
     def _multipart(self, full: str, fileobj: BinaryIO, size: int, extra: dict[str, str]) -> None:
         # s3transfer's upload_file does not pass IfNoneMatch, so the parts are sent here.
-        upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=full)["UploadId"]
+        client = self.full_client
+        upload_id = client.create_multipart_upload(Bucket=self.bucket, Key=full)["UploadId"]
         try:
             parts = []
             number = 1
@@ -193,12 +252,12 @@ class S3Store:
                 if not chunk:
                     raise OSError(f"source ended {remaining} bytes early")
                 remaining -= len(chunk)
-                answer = self.client.upload_part(
+                answer = client.upload_part(
                     Bucket=self.bucket, Key=full, UploadId=upload_id, PartNumber=number, Body=chunk
                 )
                 parts.append({"ETag": answer["ETag"], "PartNumber": number})
                 number += 1
-            self.client.complete_multipart_upload(
+            client.complete_multipart_upload(
                 Bucket=self.bucket,
                 Key=full,
                 UploadId=upload_id,
@@ -207,7 +266,7 @@ class S3Store:
             )
         except BaseException:
             try:
-                self.client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload_id)
+                client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload_id)
             except Exception:  # noqa: S110 - the original error is the one to report
                 pass
             raise
@@ -216,7 +275,7 @@ class S3Store:
         parts: list[bytes] = []
         try:
             self._read(key, parts.append, None)
-        except _boto_errors() as exc:
+        except self._errors() as exc:
             raise self._read_error(key, exc) from None
         return b"".join(parts)
 
@@ -227,7 +286,7 @@ class S3Store:
             raise StoreError(
                 f"cannot write {dest} from {self.url(key)}: {exc.strerror or exc}"
             ) from None
-        except _boto_errors() as exc:
+        except self._errors() as exc:
             raise self._read_error(key, exc) from None
 
     def _read_error(self, key: str, exc: Exception) -> StoreError:
@@ -247,20 +306,7 @@ class S3Store:
         up to READ_ATTEMPTS times. Refused on the announced size before `sink` sees a
         byte (ObjectTooLarge), and while streaming if more comes than was announced.
         """
-        from botocore.exceptions import IncompleteReadError, ReadTimeoutError
-
-        try:
-            from botocore.exceptions import ResponseStreamingError
-
-            broken: tuple[type[Exception], ...] = (
-                IncompleteReadError,
-                ReadTimeoutError,
-                ResponseStreamingError,
-            )
-        except ImportError:  # botocore < 1.29.111 lets urllib3's error through
-            from urllib3.exceptions import ProtocolError
-
-            broken = (IncompleteReadError, ReadTimeoutError, ProtocolError)
+        broken = getattr(self.client, "broken", None) or _broken_body_errors()
         url, full = self.url(key), self._key(key)
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": full}
         offset = 0
@@ -297,7 +343,7 @@ class S3Store:
             args["MaxKeys"] = max(1, min(1000, page_size))
         while True:
             try:
-                page = self.client.list_objects_v2(**args)
+                page = self.full_client.list_objects_v2(**args)
             except _boto_errors() as exc:
                 where = f"s3://{self.bucket}/{base}{prefix}"
                 raise StoreError(f"cannot list {where}: {_describe(exc)}") from None
@@ -319,7 +365,7 @@ class S3Store:
 
     def delete(self, key: str) -> None:
         try:
-            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+            self.full_client.delete_object(Bucket=self.bucket, Key=self._key(key))
         except _boto_errors() as exc:
             if _code(exc) in _NOT_FOUND:
                 return

@@ -199,3 +199,50 @@ def test_download_over_the_cap_is_refused_before_it_is_written(
     assert not dest.parent.exists() or os.listdir(dest.parent) == []
     download_url(url, dest, max_bytes=5000)
     assert dest.stat().st_size == 5000
+
+
+@pytest.fixture()
+def light(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The store as pack's processes in pods use it: without boto3 (pack.packager.s3lite)."""
+    from pack.packager import store
+
+    monkeypatch.setattr(store, "_light_s3", True)
+    yield
+
+
+def test_the_light_client_reads_writes_and_answers_like_boto3(
+    bucket: str, tmp_path: Path, s3_env: S3Server, light: None
+) -> None:
+    s3 = open_store(f"s3://{bucket}/light")
+    assert isinstance(s3, S3Store) and getattr(s3.client, "light", False)
+    assert s3.put_bytes("a/b c+d.pb", b"payload") is True
+    assert s3.get_bytes("a/b c+d.pb") == b"payload"
+    assert s3.exists("a/b c+d.pb") and not s3.exists("a/missing")
+    # Conditional writes: an object already there is kept and the call says so.
+    assert s3.put_bytes("a/b c+d.pb", b"other", if_absent=True) is False
+    assert s3.get_bytes("a/b c+d.pb") == b"payload"
+    from pack.errors import ObjectNotFound
+
+    with pytest.raises(ObjectNotFound, match="not found: s3://"):
+        s3.get_bytes("a/missing")
+    src = tmp_path / "big.bin"
+    src.write_bytes(os.urandom(3 * MiB))
+    s3.put_file("big.bin", src)
+    s3.get_file("big.bin", tmp_path / "back.bin")
+    assert (tmp_path / "back.bin").read_bytes() == src.read_bytes()
+    # What it wrote, boto3 reads: the same objects, the same bytes.
+    raw = client(s3_env).get_object(Bucket=bucket, Key="light/a/b c+d.pb")["Body"].read()
+    assert raw == b"payload"
+    # Listing is not the light client's: boto3 answers it on the same store.
+    assert sorted(s3.list_keys("a/")) == ["a/b c+d.pb"]
+
+
+def test_the_light_client_refuses_wrong_credentials_in_one_line(
+    bucket: str, s3_env: S3Server, light: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # moto accepts any key pair; a bucket that does not exist is refused like on AWS.
+    s3 = open_store(f"s3://no-such-bucket-{uuid.uuid4().hex[:8]}/x")
+    assert getattr(s3.client, "light", False)
+    with pytest.raises(StoreError, match="NoSuchBucket") as info:
+        s3.put_bytes("k", b"v")
+    assert "\n" not in str(info.value)

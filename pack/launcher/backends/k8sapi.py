@@ -3,20 +3,28 @@
 Importing `kubernetes.client.CoreV1Api` (client 37: pydantic-validated wrappers of
 every core/v1 operation) costs ~0.4 s, a large slice of a warm `pack run`. These
 methods build the same requests through the configured `ApiClient` (same auth,
-TLS, headers; `BearerToken` as the generated methods set it), deserialize into the
-same models and raise the same `ApiException`s, with the call signatures the
-backend and `kubernetes.watch.Watch` use.
+TLS, headers; `BearerToken` as the generated methods set it) and raise the same
+`ApiException`s, with the call signatures the backend and `kubernetes.watch.Watch`
+use. Bodies go as manifest dicts and answers come back as `PodView`s over their
+JSON (the models' attribute names, without building the models: a V1Pod's pydantic
+classes cost ~0.4 s of a process's first pod, and each watch event's validation more).
 """
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
+from pack.launcher.backends.podwatch import PodView
+
 if TYPE_CHECKING:
-    from kubernetes.client import ApiClient, V1Pod, V1PodList
+    from kubernetes.client import ApiClient
 
 _AUTH = ["BearerToken"]
 _JSON = "application/json"
+# Answers read as PodViews over their JSON: building the client's (pydantic) models for
+# a V1Pod costs ~0.4 s of a process's first pod.
+VIEW = "view"
 
 
 class PodApi:
@@ -57,6 +65,10 @@ class PodApi:
                 raise ApiException.from_response(http_resp=response, body=body_text, data=None)
             return response.response  # the raw urllib3 response, for streaming
         response.read()
+        if response_type == VIEW:
+            if not 200 <= response.status <= 299:
+                self.api_client.response_deserialize(response, {})  # raises ApiException
+            return PodView(json.loads(response.data or b"{}"))
         types = {"2XX": response_type} if response_type else {}
         return self.api_client.response_deserialize(response, types).data
 
@@ -70,12 +82,13 @@ class PodApi:
 
     # --- pods ---------------------------------------------------------------------------
 
-    def create_namespaced_pod(self, namespace: str, body: Any) -> V1Pod:
-        return self._call("POST", self._pods(namespace), body=body, response_type="V1Pod")  # type: ignore[no-any-return]
+    def create_namespaced_pod(self, namespace: str, body: Any) -> PodView:
+        """`body`: the manifest dict. The answer is a PodView over the API's JSON."""
+        return self._call("POST", self._pods(namespace), body=body, response_type=VIEW)  # type: ignore[no-any-return]
 
-    def read_namespaced_pod(self, name: str, namespace: str) -> V1Pod:
+    def read_namespaced_pod(self, name: str, namespace: str) -> PodView:
         return self._call(  # type: ignore[no-any-return]
-            "GET", f"{self._pods(namespace)}/{_quote(name)}", response_type="V1Pod"
+            "GET", f"{self._pods(namespace)}/{_quote(name)}", response_type=VIEW
         )
 
     def delete_namespaced_pod(
@@ -96,12 +109,10 @@ class PodApi:
         timeout_seconds: int | None = None,
         watch: bool | None = None,
         _preload_content: bool = True,
-    ) -> V1PodList:
-        """`kubernetes.watch.Watch().stream` calls this with watch=True and
-        _preload_content=False and reads the item type from the return annotation.
-
-        :rtype: V1PodList
-        """
+    ) -> Any:
+        """A PodView of the list; `kubernetes.watch.Watch().stream` calls this with
+        watch=True and _preload_content=False and, finding no return type here, hands
+        each event's object back as its JSON (the backend wraps it in a PodView)."""
         query: list[tuple[str, Any]] = []
         if field_selector is not None:
             query.append(("fieldSelector", field_selector))
@@ -117,7 +128,7 @@ class PodApi:
             "GET",
             self._pods(namespace),
             query=query,
-            response_type="V1PodList",
+            response_type=VIEW,
             preload_content=_preload_content,
         )
 
@@ -147,7 +158,7 @@ class PodApi:
     # --- secrets ------------------------------------------------------------------------
 
     def create_namespaced_secret(self, namespace: str, body: Any) -> Any:
-        return self._call("POST", self._secrets(namespace), body=body, response_type="V1Secret")
+        return self._call("POST", self._secrets(namespace), body=body, response_type=VIEW)
 
     def patch_namespaced_secret(self, name: str, namespace: str, body: Any) -> Any:
         return self._call(
@@ -155,7 +166,7 @@ class PodApi:
             f"{self._secrets(namespace)}/{_quote(name)}",
             body=body,
             content_type="application/strategic-merge-patch+json",
-            response_type="V1Secret",
+            response_type=VIEW,
         )
 
     def delete_namespaced_secret(self, name: str, namespace: str) -> None:
@@ -166,7 +177,7 @@ class PodApi:
             "GET",
             self._secrets(namespace),
             query=[("labelSelector", label_selector)],
-            response_type="V1SecretList",
+            response_type=VIEW,
         )
 
 

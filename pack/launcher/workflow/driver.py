@@ -156,6 +156,9 @@ class Driver:
         self._pool: ThreadPoolExecutor | None = None
         self._marker_checked = float("-inf")
         self._closed = False
+        share_watch = getattr(backend, "share_watch", None)
+        if share_watch is not None:  # kubernetes: one watch for all the children
+            share_watch(f"{LABEL_PARENT}={parent}")
 
     # --- what the body calls ------------------------------------------------------------
 

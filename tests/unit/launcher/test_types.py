@@ -185,7 +185,7 @@ def test_a_broken_entry_point_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     broken = importlib.metadata.EntryPoint(
         name="broken", value="no_such_module_for_pack:T", group="pack.types"
     )
-    monkeypatch.setattr(engine_mod.importlib.metadata, "entry_points", lambda group: [broken])
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: [broken])
     engine = engine_mod.TypeEngine(builtin_transformers())
     engine.check(list[int])  # built-in types never load plugins
     with pytest.raises(UnsupportedType, match="entry point 'broken' .*ModuleNotFoundError"):

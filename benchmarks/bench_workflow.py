@@ -1,0 +1,305 @@
+"""Workflows side by side with the bare operation, in one run.
+
+    python benchmarks/bench_workflow.py [--sizes 12,100] [--calls 5] [--runs 3] [--local 100]
+                                        [--skip-kubernetes]
+
+Needs the test servers (scripts/test-infra up; scripts/test-cluster up). Prints:
+
+kubernetes, one task per `pack run` (image present, code changed before every run):
+  pack run (wall)       `pack run --backend kubernetes wf.py one` as a subprocess
+  bare pod              the client's create + watch until Succeeded + delete of a pod of the
+                        same image doing `python3 -c ...`, interpreter start of this script excluded
+kubernetes, per task call inside a workflow (sequential calls, driver in the client):
+  workflow call         (the workflow's body time) / calls
+  bare pod, sequential  the same number of bare pods one after the other, per pod
+kubernetes, fan-out: map_task over N elements vs N bare pods created at once (a pool of the same
+  client) and awaited with one watch on their label, then deleted; ratio = map / bare
+local: map_task over N trivial elements; per-element overhead = wall / N, next to N bare
+  `python3 -c pass` processes run with the same concurrency
+
+Each figure is the median of --runs; every pack figure comes from `pack run -o json`
+(the `task` timing of a workflow is its body, the driver's own work included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+REGISTRY = os.environ.get("PACK_TEST_REGISTRY", "127.0.0.1:5000")
+BASE = os.environ.get("PACK_TEST_BASE_IMAGE", f"{REGISTRY}/pack/debian-python:bookworm")
+DOCKER_HOST = os.environ.get("PACK_DOCKER_HOST", "unix:///run/pack-infra/docker.sock")
+DOCKER_CLI = os.environ.get("PACK_DOCKER_CLI", "/usr/bin/docker")
+S3 = os.environ.get("PACK_TEST_S3_ENDPOINT", "http://127.0.0.1:9000")
+KUBECONFIG = os.environ.get("PACK_TEST_KUBECONFIG", "/run/pack-infra/kubeconfig")
+BUCKET = "pack-bench"
+AWS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ENDPOINT_URL_S3": S3,
+}
+WORK = "print(sum(range(1000)))"
+
+WORKFLOW = f"""
+from pack import ImageSpec, map_task, task, workflow
+
+image = ImageSpec(name="bench/workflow", registry={REGISTRY!r}, base_image={BASE!r})
+
+
+@task(image=image)
+def one(x: int = 1) -> int:
+    return sum(range(1000)) + x
+
+
+@workflow
+def calls(n: int = 5) -> int:
+    return sum(one(x=i) for i in range(n))
+
+
+@workflow
+def fan(n: int = 12) -> int:
+    return sum(map_task(one)(x=list(range(n))))
+"""
+
+LOCAL_WORKFLOW = """
+from pack import map_task, task, workflow
+
+
+@task
+def noop(x: int) -> int:
+    return x
+
+
+@workflow
+def fan(n: int = 100, concurrency: int = 4) -> int:
+    return sum(map_task(noop, concurrency=concurrency)(x=list(range(n))))
+"""
+
+TEMPLATE = "apiVersion: v1\nkind: Pod\nspec:\n  hostNetwork: true\n"
+
+
+def med(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def pack_env(work: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(AWS)
+    env.update(
+        {
+            "PACK_CACHE_DIR": str(work.parent / "cache"),
+            "PACK_DOCKER_HOST": DOCKER_HOST,
+            "PACK_DOCKER_CLI": DOCKER_CLI,
+            "PACK_BUILD_CA_BUNDLE": "/etc/ssl/certs/ca-certificates.crt",
+            "PACK_KUBECONFIG": KUBECONFIG,
+            "PACK_POD_TEMPLATE": str(work.parent / "template.yaml"),
+        }
+    )
+    return env
+
+
+def pack_run(
+    work: Path, backend: str, store: str, task: str, *args: str, pass_env: bool = True
+) -> tuple[float, dict[str, Any]]:
+    argv = [sys.executable, "-c", "import sys; from pack.cli import main; sys.exit(main())"]
+    argv += ["run", "--copy", "all", "--backend", backend, "--store", store, "-o", "json"]
+    if pass_env:
+        for name in AWS:
+            argv += ["--pass-env", name]
+    argv += ["wf.py", task, *args]
+    start = time.perf_counter()
+    proc = subprocess.run(argv, cwd=work, env=pack_env(work), capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"pack run {task} failed:\n{proc.stderr[-3000:]}")
+    return elapsed, json.loads(proc.stdout)
+
+
+def touch(work: Path) -> None:
+    """A code change: the bundle's digest moves, so it is uploaded again."""
+    with open(work / "wf.py", "a") as f:
+        f.write(f"# {uuid.uuid4().hex}\n")
+
+
+def bare_pod_spec(name: str, image: str, label: str) -> Any:
+    from kubernetes import client
+
+    return client.V1Pod(
+        metadata=client.V1ObjectMeta(name=name, labels={"bench": label}),
+        spec=client.V1PodSpec(
+            restart_policy="Never",
+            host_network=True,
+            containers=[
+                client.V1Container(name="main", image=image, command=["python3", "-c", WORK])
+            ],
+        ),
+    )
+
+
+def bare_pods(api: Any, image: str, count: int) -> float:
+    """`count` pods created at once (a pool of the same client), awaited with one watch
+    on their label, deleted; the wall from the first create to the last Succeeded."""
+    from kubernetes import watch
+
+    label = uuid.uuid4().hex[:10]
+    names = [f"bench-{label}-{i}" for i in range(count)]
+    start = time.perf_counter()
+    with ThreadPoolExecutor(min(count, 32)) as pool:
+        list(
+            pool.map(
+                lambda n: api.create_namespaced_pod("default", bare_pod_spec(n, image, label)),
+                names,
+            )
+        )
+    done: set[str] = set()
+    while len(done) < count:
+        w = watch.Watch()
+        for event in w.stream(
+            api.list_namespaced_pod, "default", label_selector=f"bench={label}", timeout_seconds=60
+        ):
+            pod = event["object"]
+            if pod.status.phase == "Failed":
+                raise SystemExit(f"bare pod {pod.metadata.name} failed")
+            if pod.status.phase == "Succeeded":
+                done.add(pod.metadata.name)
+            if len(done) == count:
+                w.stop()
+                break
+    elapsed = time.perf_counter() - start
+    with ThreadPoolExecutor(8) as pool:
+        list(
+            pool.map(
+                lambda n: api.delete_namespaced_pod(n, "default", grace_period_seconds=0), names
+            )
+        )
+    return elapsed
+
+
+def kubernetes(opts: argparse.Namespace, tmp: Path) -> None:
+    import boto3
+    from kubernetes import client, config
+
+    s3 = boto3.client("s3", endpoint_url=S3, region_name="us-east-1", **_keys())
+    try:
+        s3.create_bucket(Bucket=BUCKET)
+    except s3.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    work = tmp / "k8s" / "project"
+    work.mkdir(parents=True)
+    (work / "wf.py").write_text(WORKFLOW)
+    (work.parent / "template.yaml").write_text(TEMPLATE)
+    store = f"s3://{BUCKET}/{uuid.uuid4().hex[:8]}"
+    print(f"kubernetes: warming up (image build or reuse) into {store} ...", flush=True)
+    _, first = pack_run(work, "kubernetes", store, "one")
+    image = first["image"]
+    api = client.CoreV1Api(config.new_client_from_config(config_file=KUBECONFIG))
+    bare_pods(api, image, 1)  # the node has the image and a warm client
+
+    walls, bare = [], []
+    for _ in range(opts.runs):
+        touch(work)
+        walls.append(pack_run(work, "kubernetes", store, "one")[0])
+        bare.append(bare_pods(api, image, 1))
+    print(f"\nkubernetes, one task per run (code changed, median of {opts.runs})")
+    print(f"  pack run (wall)        {med(walls):7.2f} s")
+    print(
+        f"  bare pod               {med(bare):7.2f} s   difference {med(walls) - med(bare):+.2f} s"
+    )
+
+    per_call, bare_seq = [], []
+    for _ in range(opts.runs):
+        _, doc = pack_run(work, "kubernetes", store, "calls", "--n", str(opts.calls))
+        per_call.append(doc["timings"]["task"] / opts.calls)
+        start = time.perf_counter()
+        for _ in range(opts.calls):
+            bare_pods(api, image, 1)
+        bare_seq.append((time.perf_counter() - start) / opts.calls)
+    print(f"\nkubernetes, per call of {opts.calls} sequential calls in a workflow")
+    print(f"  workflow call          {med(per_call):7.2f} s")
+    print(
+        f"  bare pod, sequential   {med(bare_seq):7.2f} s   "
+        f"difference {med(per_call) - med(bare_seq):+.2f} s"
+    )
+
+    print("\nkubernetes, map_task vs the same number of bare pods at once")
+    for size in opts.sizes:
+        maps, bares = [], []
+        for _ in range(opts.runs):
+            _, doc = pack_run(work, "kubernetes", store, "fan", "--n", str(size))
+            maps.append(doc["timings"]["task"])
+            bares.append(bare_pods(api, image, size))
+        ratio = med(maps) / med(bares)
+        print(
+            f"  {size:4d} elements   map_task {med(maps):7.2f} s   bare pods {med(bares):7.2f} s"
+            f"   ratio {ratio:.2f}"
+        )
+
+
+def local(opts: argparse.Namespace, tmp: Path) -> None:
+    work = tmp / "local" / "project"
+    work.mkdir(parents=True)
+    (work / "wf.py").write_text(LOCAL_WORKFLOW)
+    (work.parent / "template.yaml").write_text(TEMPLATE)
+    store = (tmp / "local" / "store").as_uri()
+    n, conc = opts.local, opts.local_concurrency
+    pack_run(work, "local", store, "fan", "--n", "4", pass_env=False)  # warm: the bundle
+    maps, bares = [], []
+    for _ in range(opts.runs):
+        _, doc = pack_run(
+            work, "local", store, "fan", "--n", str(n), "--concurrency", str(conc), pass_env=False
+        )
+        maps.append(doc["timings"]["task"])
+        start = time.perf_counter()
+        with ThreadPoolExecutor(conc) as pool:
+            list(
+                pool.map(
+                    lambda _: subprocess.run([sys.executable, "-c", "pass"], check=True), range(n)
+                )
+            )
+        bares.append(time.perf_counter() - start)
+    print(f"\nlocal, map_task over {n} trivial elements, concurrency {conc}")
+    print(f"  map_task        {med(maps):7.2f} s   {med(maps) / n * 1000:7.1f} ms per element")
+    print(
+        f"  bare processes  {med(bares):7.2f} s   {med(bares) / n * 1000:7.1f} ms per element"
+        f"   (python -c pass)"
+    )
+
+
+def _keys() -> dict[str, str]:
+    return {
+        "aws_access_key_id": AWS["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": AWS["AWS_SECRET_ACCESS_KEY"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="12,100")
+    parser.add_argument("--calls", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--local", type=int, default=100)
+    parser.add_argument("--local-concurrency", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--skip-kubernetes", action="store_true")
+    parser.add_argument("--skip-local", action="store_true")
+    opts = parser.parse_args()
+    opts.sizes = [int(s) for s in opts.sizes.split(",") if s]
+    with tempfile.TemporaryDirectory(prefix="pack-bench-wf-") as tmp:
+        if not opts.skip_kubernetes:
+            kubernetes(opts, Path(tmp))
+        if not opts.skip_local:
+            local(opts, Path(tmp))
+
+
+if __name__ == "__main__":
+    main()
