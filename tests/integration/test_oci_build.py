@@ -10,7 +10,7 @@ import json
 import os
 import re
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from pack.imagespec.ref import ImageRef
 from pack.imagespec.registry import RegistryClient
 from tests.integration.test_build import HOST_CA, Pack, spec_file, uid
 from tests.integration.test_registry import FlakyProxy
+from tests.integration.test_registry import proxy_factory as proxy_factory  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.integration
 
@@ -52,18 +53,6 @@ def oci(tmp_path: Path, registry, base_image: str, oci_cache: Path) -> Pack:  # 
     work = tmp_path / "project"
     work.mkdir()
     return Pack(work, env)
-
-
-@pytest.fixture()
-def recording_proxy(registry) -> Iterator[FlakyProxy]:  # type: ignore[no-untyped-def]
-    """The test registry behind a proxy that records every request pack makes."""
-    import threading
-
-    proxy = FlakyProxy(registry.host)
-    threading.Thread(target=proxy.serve_forever, daemon=True).start()
-    yield proxy
-    proxy.shutdown()
-    proxy.server_close()
 
 
 def manifest(ref: str) -> tuple[str, dict[str, Any]]:
@@ -103,9 +92,9 @@ print("record-files", n, "bad", bad)
 
 
 def test_oci_image_runs_in_docker_with_the_docker_builders_layout(
-    oci: Pack, registry, base_image: str, docker_engine, recording_proxy: FlakyProxy
+    oci: Pack, registry, base_image: str, docker_engine, proxy_factory: Callable[..., FlakyProxy]
 ) -> None:  # type: ignore[no-untyped-def]
-    proxy = recording_proxy
+    proxy = proxy_factory()  # the test registry behind a proxy that records every request
     base_through_proxy = base_image.replace(registry.host, proxy.host, 1)
     repo = f"test/oci-small-{uid()}"
     spec = spec_file(

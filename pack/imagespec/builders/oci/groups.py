@@ -38,7 +38,8 @@ class Group:
         return f"{self.kind}: {names}{more}"
 
 
-def _size(pin: Pin) -> int:
+def pin_size(pin: Pin) -> int:
+    """The wheel's size in bytes as far as it is known (0 for an sdist not built yet)."""
     art = pin.artifact
     if art.size is not None:
         return art.size
@@ -55,7 +56,7 @@ def _split(kind: str, pins: Iterable[Pin], *, big: int, keep_small: bool) -> lis
 
     def by_itself(pin: Pin) -> bool:
         # The runtime changes with every pack source change: never rebuild its deps for it.
-        return _size(pin) >= big or pin.name == RUNTIME_ROOT
+        return pin_size(pin) >= big or pin.name == RUNTIME_ROOT
 
     small = tuple(p for p in ordered if not by_itself(p))
     alone = [Group(kind, (p,), alone=True) for p in ordered if by_itself(p)]

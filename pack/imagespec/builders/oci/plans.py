@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pack.imagespec.builders.oci import tar
 from pack.imagespec.builders.oci.bytecode import Compiler
-from pack.imagespec.builders.oci.groups import Group
+from pack.imagespec.builders.oci.groups import Group, pin_size
 from pack.imagespec.builders.oci.layercache import layer_key
 from pack.imagespec.builders.oci.layers import copy_entries, wheel_entries
 from pack.imagespec.builders.oci.resolve import Pin
@@ -28,6 +28,7 @@ class LayerPlan:
     created_by: str  # the history line of the image config
     pins: tuple[Pin, ...]  # wheels to fetch before `entries` can run
     entries: Callable[[Mapping[str, Path]], list[tar.Entry]]  # {pin name: wheel file} -> entries
+    weight: int = 0  # bytes in, roughly what building it costs: the heaviest start first
 
 
 def wheel_plan(
@@ -60,7 +61,8 @@ def wheel_plan(
     what = group.describe() if group.pins else "venv"
     if with_skeleton and group.pins:
         what = f"venv, {what}"
-    return LayerPlan(key, f"pack oci: {what}", group.pins, entries)
+    weight = sum(pin_size(p) for p in group.pins)
+    return LayerPlan(key, f"pack oci: {what}", group.pins, entries, weight)
 
 
 def copy_plan(copies: Sequence[CopyFile], dirs: Sequence[str], *, mtime: int) -> LayerPlan:
@@ -78,4 +80,5 @@ def copy_plan(copies: Sequence[CopyFile], dirs: Sequence[str], *, mtime: int) ->
     def entries(_: Mapping[str, Path]) -> list[tar.Entry]:
         return copy_entries(copies, dirs, floor)
 
-    return LayerPlan(key, f"pack oci: copy {len(copies)} files", (), entries)
+    weight = sum(c.source.stat().st_size for c in copies if c.source.is_file())
+    return LayerPlan(key, f"pack oci: copy {len(copies)} files", (), entries, weight)

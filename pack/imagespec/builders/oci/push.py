@@ -85,8 +85,12 @@ class LayerPusher:
         if not plans:
             return [], counts
         workers = min(self.jobs, len(plans))
+        # The heaviest first, so the longest builds overlap instead of ending the queue;
+        # the manifest keeps the plans' order.
+        order = sorted(range(len(plans)), key=lambda i: -plans[i].weight)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pack-layer") as pool:
-            layers = list(pool.map(one, plans))
+            futures = {i: pool.submit(one, plans[i]) for i in order}
+            layers = [futures[i].result() for i in range(len(plans))]
         return layers, counts
 
     def _ensure(
