@@ -88,8 +88,15 @@ class PrivateEngine:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        subprocess.run(["umount", "-R", str(self.root / "data")], capture_output=True)
+        # dockerd leaves its default netns (exec root) and overlay mounts (data) behind.
+        for mount in sorted(self._mounts(), reverse=True):
+            subprocess.run(["umount", "-l", mount], capture_output=True)
         shutil.rmtree(self.root, ignore_errors=True)
+
+    def _mounts(self) -> list[str]:
+        with open("/proc/mounts") as f:
+            points = [line.split()[1] for line in f]
+        return [p for p in points if p == str(self.root) or p.startswith(f"{self.root}/")]
 
 
 def spec_text(name: str, packages: list[str], marker: str) -> str:
