@@ -15,10 +15,10 @@ import random
 import time
 import urllib.request
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 from pack.digest import Digest
+from pack.imagespec.ref import ImageRef
 from pack.imagespec.registry import OCI_MANIFEST, Blob, Manifest, RegistryClient
 
 from .proxy import FaultProxy, Rates, stall_for
@@ -26,14 +26,6 @@ from .tally import Tally
 
 CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
 LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar"
-
-
-@dataclass(frozen=True)
-class Ref:
-    registry: str | None
-    repository: str
-    tag: str | None = "v1"
-    digest: Digest | None = None
 
 
 def _image(rng: random.Random) -> tuple[list[Blob], Manifest]:
@@ -107,8 +99,8 @@ def registry_loop(
                     pushed.append(repo)
                 else:
                     src = rng.choice(pushed)
-                    dst = Ref(proxy_b.host if kind == "copy" else proxy_a.host, repo)
-                    digest = client.copy_image(Ref(proxy_a.host, src), dst)
+                    dst = ImageRef(proxy_b.host if kind == "copy" else proxy_a.host, repo, "v1")
+                    digest = client.copy_image(ImageRef(proxy_a.host, src, "v1"), dst)
                 reported[repo] = digest
                 tally.succeeded += 1
             except Exception as exc:  # noqa: BLE001 - every kind is counted

@@ -17,6 +17,14 @@ def write(root: Path, files: dict[str, str | bytes]) -> Path:
 
 
 @pytest.fixture()
+def fake_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """AWS credentials boto3 accepts without asking anything (clients are never used)."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "first")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "first-secret")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
+@pytest.fixture()
 def tree(tmp_path: Path) -> Path:
     root = tmp_path / "proj"
     root.mkdir()

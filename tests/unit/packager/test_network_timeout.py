@@ -14,12 +14,7 @@ from pack.launcher.entrypoint import use_pod_store_settings
 from pack.packager.s3 import S3Store, shared_client
 from pack.packager.store import network_timeout, open_store, split_url, use_network_timeout
 
-
-@pytest.fixture(autouse=True)
-def aws(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+pytestmark = pytest.mark.usefixtures("fake_aws")
 
 
 def test_every_s3_store_opened_uses_the_process_timeout() -> None:

@@ -8,13 +8,7 @@ from pack.packager.s3 import S3Store, shared_client
 from pack.packager.store import split_url, use_s3_endpoint
 
 pytest.importorskip("boto3")
-
-
-@pytest.fixture(autouse=True)
-def aws(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "first")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "first-secret")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+pytestmark = pytest.mark.usefixtures("fake_aws")
 
 
 def test_stores_of_one_endpoint_share_a_client() -> None:
