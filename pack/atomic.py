@@ -7,6 +7,7 @@ a world-readable copy of their source.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 from collections.abc import Callable
@@ -27,10 +28,15 @@ def _create_temp(folder: Path, name: str) -> tuple[int, str]:
 
 
 def atomic_write(dest: Path, fill: Callable[[BinaryIO], object]) -> None:
-    """Write `dest` via a temp file in its folder and os.replace, so readers see all or nothing."""
+    """Write `dest` via a temp file in its folder and os.replace, so readers see all or nothing.
+
+    The temp file is flocked until it is renamed: one a killed process left (`.NAME.*.tmp`)
+    is told apart from one being written, and `pack.scratch.sweep` may remove it."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = _create_temp(dest.parent, dest.name)
+    held = os.dup(fd)
     try:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         with os.fdopen(fd, "wb") as f:
             fill(f)
             f.flush()
@@ -42,6 +48,8 @@ def atomic_write(dest: Path, fill: Callable[[BinaryIO], object]) -> None:
         except FileNotFoundError:
             pass
         raise
+    finally:
+        os.close(held)
 
 
 def umask() -> int:

@@ -53,13 +53,15 @@ def _abandoned(lock_path: Path) -> bool:
         os.close(fd)
 
 
-def sweep(folder: Path, prefix: str, *, now: float | None = None) -> list[Path]:
-    """Remove the scratch files and folders named `prefix*` in `folder` that a killed
+def sweep(folder: Path, prefix: str, suffix: str = "", *, now: float | None = None) -> list[Path]:
+    """Remove the scratch files and folders named `prefix*suffix` in `folder` that a killed
     process left; what was removed. Never raises: a sweep is housekeeping."""
     removed: list[Path] = []
     now = time.time() if now is None else now
     try:
-        entries = [e for e in os.scandir(folder) if e.name.startswith(prefix)]
+        entries = [
+            e for e in os.scandir(folder) if e.name.startswith(prefix) and e.name.endswith(suffix)
+        ]
     except OSError:
         return removed
     for entry in entries:

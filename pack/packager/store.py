@@ -178,6 +178,11 @@ class FileStore:
         return True
 
     def put_file(self, key: str, path: Path, *, if_absent: bool = False) -> bool:
+        from pack.scratch import sweep
+
+        # Big objects (bundles, File values) come this way: the temp files of writes a
+        # killed process left in the folder go first (atomic_write's `.NAME.*.tmp`).
+        sweep(self._path(key).parent, ".", ".tmp")
         try:
             src = open(path, "rb")
         except OSError as exc:

@@ -123,3 +123,41 @@ def test_young_kept_and_foreign_entries_are_never_swept(tmp_path: Path) -> None:
     assert sweep(tmp_path, "pack-x-") == []
     assert young.is_dir() and foreign.is_dir() and kept.path.is_dir()
     assert not (kept.path / LOCK).exists()
+
+
+WRITER = """
+import sys, time
+sys.path.insert(0, {root!r})
+from pathlib import Path
+from pack.atomic import atomic_write
+
+def fill(out):
+    out.write(b"half")
+    out.flush()
+    print("writing", flush=True)
+    time.sleep(600)
+
+atomic_write(Path(sys.argv[1]), fill)
+"""
+
+
+def test_a_killed_atomic_write_leaves_a_temp_the_next_file_put_sweeps(tmp_path: Path) -> None:
+    from pack.packager.store import FileStore
+
+    store = FileStore(tmp_path / "store")
+    dest = tmp_path / "store" / "bundles" / "a.tar.zst"
+    code = WRITER.format(root=str(Path(__file__).resolve().parents[2]))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(dest)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdout.readline() == "writing\n"
+    [temp] = list(dest.parent.iterdir())
+    _age(temp)
+    assert sweep(dest.parent, ".", ".tmp") == []  # its writer holds it
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not dest.exists() and list(store.list_keys()) == []  # never visible
+    src = tmp_path / "b.bin"
+    src.write_bytes(b"whole")
+    store.put_file("bundles/b.tar.zst", src)
+    assert [p.name for p in dest.parent.iterdir()] == ["b.tar.zst"]
