@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -280,7 +281,7 @@ def _env(work: Path, extra: dict[str, str]) -> dict[str, str]:
 
 
 def package_case(work: Path, store_url: str, *, seed: int, extra_env: dict[str, str]) -> KillCase:
-    """`pack package` of a tree that changes every time (a 24 MiB file of random bytes):
+    """`pack package` of a tree that changes every time (a 12 MiB file of random bytes):
     each kill lands while the bundle is listed, hashed, archived or uploaded."""
     src = work / "src"
     src.mkdir(parents=True)
@@ -289,7 +290,7 @@ def package_case(work: Path, store_url: str, *, seed: int, extra_env: dict[str, 
     rng = random.Random(seed)
 
     def prepare(i: int) -> None:
-        (src / "data.bin").write_bytes(rng.randbytes(24 << 20))
+        (src / "data.bin").write_bytes(rng.randbytes(12 << 20))
         (src / "wf.py").write_text(f"X = {i}\n")
 
     def check(i: int, out: Any, tally: Tally) -> None:
@@ -386,11 +387,12 @@ def build_case(
     spec is hashed, the image built or pushed, or the record written."""
     project = work / "project"
     project.mkdir(parents=True)
-    repo = f"pack-faults/kill-{os.path.basename(work)}"[:120].lower()
+    unique = uuid.uuid4().hex[:12]  # a new image every time: each run builds and pushes
+    repo = f"pack-faults/kill-{unique}"
 
     def prepare(i: int) -> None:
         (project / "spec.py").write_text(
-            BUILD_SPEC.format(repo=repo, registry=registry, base=base_image, n=f"{work.name}-{i}")
+            BUILD_SPEC.format(repo=repo, registry=registry, base=base_image, n=f"{unique}-{i}")
         )
 
     def check(i: int, out: Any, tally: Tally) -> None:

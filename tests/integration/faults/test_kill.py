@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ..conftest import S3Server
-from .kill_loops import build_case, kill_loop, package_case, run_case
+from .kill_loops import build_case, kill_loop, package_case, run_case, wait_for_orphans
 from .s3_loops import new_bucket
 from .tally import Tally
 
@@ -96,6 +96,7 @@ def test_kill_9_during_a_build_leaves_a_context_the_next_build_sweeps(
         time.sleep(0.01)
     os.kill(proc.pid, signal.SIGKILL)  # the docker CLI it started goes on as an orphan
     proc.wait()
+    wait_for_orphans(str(tmp_path))  # it writes into the folder until it ends
     left = [p for p in tmp.iterdir() if p.name.startswith("pack-build-")]
     assert left
     old = time.time() - MIN_AGE - 5

@@ -99,7 +99,7 @@ def test_registry_loop(registry, tmp_path: Path) -> None:  # type: ignore[no-unt
     tally = registry_loop(
         registry.host,
         tmp_path,
-        count=int(os.environ.get("PACK_FAULTS_REGISTRY_OPS", "24")),
+        count=int(os.environ.get("PACK_FAULTS_REGISTRY_OPS", "18")),
         seed=SEED,
         rates=Rates.uniform(0.1),
         timeout=TIMEOUT,
