@@ -36,19 +36,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-REGISTRY = os.environ.get("PACK_TEST_REGISTRY", "127.0.0.1:5000")
-BASE = os.environ.get("PACK_TEST_BASE_IMAGE", f"{REGISTRY}/pack/debian-python:bookworm")
-DOCKER_HOST = os.environ.get("PACK_DOCKER_HOST", "unix:///run/pack-infra/docker.sock")
-DOCKER_CLI = os.environ.get("PACK_DOCKER_CLI", "/usr/bin/docker")
-S3 = os.environ.get("PACK_TEST_S3_ENDPOINT", "http://127.0.0.1:9000")
-KUBECONFIG = os.environ.get("PACK_TEST_KUBECONFIG", "/run/pack-infra/kubeconfig")
-BUCKET = "pack-bench"
-AWS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_ENDPOINT_URL_S3": S3,
-}
+# The servers, credentials and pack environment of the remote-run benchmark (same folder).
+from bench_run_remote import AWS, BASE, BUCKET, KUBECONFIG, REGISTRY, S3, pack_env  # noqa: E402
+
 WORK = "print(sum(range(1000)))"
 
 WORKFLOW = f"""
@@ -91,22 +81,6 @@ TEMPLATE = "apiVersion: v1\nkind: Pod\nspec:\n  hostNetwork: true\n"
 
 def med(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
-
-
-def pack_env(work: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update(AWS)
-    env.update(
-        {
-            "PACK_CACHE_DIR": str(work.parent / "cache"),
-            "PACK_DOCKER_HOST": DOCKER_HOST,
-            "PACK_DOCKER_CLI": DOCKER_CLI,
-            "PACK_BUILD_CA_BUNDLE": "/etc/ssl/certs/ca-certificates.crt",
-            "PACK_KUBECONFIG": KUBECONFIG,
-            "PACK_POD_TEMPLATE": str(work.parent / "template.yaml"),
-        }
-    )
-    return env
 
 
 def pack_run(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.test_remote_docker import Project, make_project
-from tests.integration.test_workflows_kubernetes import WORKFLOWS
+from tests.integration.test_workflows_kubernetes import WORKFLOWS, check_failing_child
 
 pytestmark = pytest.mark.integration
 
@@ -42,10 +42,7 @@ def test_children_are_containers_of_their_own_images(project: Project, docker_en
 
 
 def test_a_failing_child_fails_the_workflow_on_docker(project: Project) -> None:
-    proc = project.run("docker", "fails")
-    assert proc.returncode == 1, proc.stderr[-3000:]
-    last = [ln for ln in proc.stderr.splitlines() if ln.startswith("pack: error:")]
-    assert len(last) == 1 and "square[2] failed: ValueError: cannot handle 13" in last[0]
+    check_failing_child(project, "docker")
 
 
 def test_a_detached_workflow_needs_kubernetes(project: Project) -> None:

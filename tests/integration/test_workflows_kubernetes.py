@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from tests.integration.test_remote_docker import Project, make_project, uid
+from tests.integration.test_remote_kubernetes import OPERATOR_TEMPLATE
 
 pytestmark = pytest.mark.integration
 
@@ -89,15 +90,6 @@ def cached(x: int) -> int:
 @workflow(image=image_a)
 def long(n: int = 3) -> list[int]:
     return map_task(sleepy)(i=list(range(n)))
-"""
-
-OPERATOR_TEMPLATE = """\
-apiVersion: v1
-kind: PodTemplate
-template:
-  spec:
-    hostNetwork: true
-    dnsPolicy: ClusterFirstWithHostNet
 """
 
 # What a detached driver needs: the service account `pack k8s rbac` made, and the API
@@ -272,12 +264,16 @@ def test_children_run_in_their_own_images_through_the_run_secret(
     assert secrets_left(kubeconfig, doc["execution_id"]) == []
 
 
-def test_a_failing_child_fails_the_workflow_with_its_message(project: Project) -> None:
-    proc = project.run("kubernetes", "fails")
+def check_failing_child(project: Project, backend: str) -> None:
+    proc = project.run(backend, "fails")
     assert proc.returncode == 1, proc.stderr[-3000:]
     last = [ln for ln in proc.stderr.splitlines() if ln.startswith("pack: error:")]
     assert len(last) == 1, proc.stderr[-3000:]
     assert "square[2] failed: ValueError: cannot handle 13" in last[0]
+
+
+def test_a_failing_child_fails_the_workflow_with_its_message(project: Project) -> None:
+    check_failing_child(project, "kubernetes")
 
 
 def test_min_success_ratio_lets_failed_elements_come_back_as_none(project: Project) -> None:

@@ -404,17 +404,9 @@ class KubernetesBackend(Backend):
         current = pod
         deadline = None if self.start_timeout is None else time.monotonic() + self.start_timeout
         while True:
-            outcome = classify(current, container_name=self.container_name)
-            if on_update is not None:
-                on_update(current)
-            if outcome.done or (until_started and _started(current, self.container_name)):
-                return current, outcome
-            if deadline is not None and outcome.state == "pending" and time.monotonic() > deadline:
-                return current, PodOutcome(
-                    "failed",
-                    error=f"pod {name} did not start within {self.start_timeout:.0f} s",
-                    reason="StartTimeout",
-                )
+            settled = self._settled(current, on_update, until_started, deadline)
+            if settled is not None:
+                return current, settled
             version = current.metadata.resource_version
             w = watch.Watch()
             try:
@@ -433,12 +425,10 @@ class KubernetesBackend(Backend):
                     if obj is None or getattr(obj, "metadata", None) is None:
                         continue
                     current = obj
-                    outcome = classify(current, container_name=self.container_name)
-                    if on_update is not None:
-                        on_update(current)
-                    if outcome.done or (until_started and _started(current, self.container_name)):
+                    settled = self._settled(current, on_update, until_started, deadline)
+                    if settled is not None:
                         w.stop()
-                        return current, outcome
+                        return current, settled
             except ApiException as exc:
                 if exc.status != 410:  # 410 Gone: our version is too old; re-read below
                     if exc.status == 404:
@@ -452,6 +442,29 @@ class KubernetesBackend(Backend):
                 w.stop()
             # Stream ended (server timeout, disconnect, 410): re-read and watch from there.
             current = self._read(name)
+
+    def _settled(
+        self,
+        current: Any,
+        on_update: Callable[[Any], None] | None,
+        until_started: bool,
+        deadline: float | None,
+    ) -> PodOutcome | None:
+        """How following `current` ends now (done, started when that is all that was
+        asked, or not started by the deadline), or None to keep following."""
+        outcome = classify(current, container_name=self.container_name)
+        if on_update is not None:
+            on_update(current)
+        if outcome.done or (until_started and _started(current, self.container_name)):
+            return outcome
+        if deadline is not None and outcome.state == "pending" and time.monotonic() > deadline:
+            name = current.metadata.name
+            return PodOutcome(
+                "failed",
+                error=f"pod {name} did not start within {self.start_timeout:.0f} s",
+                reason="StartTimeout",
+            )
+        return None
 
     def _list_json(self, *args: Any, **kwargs: Any) -> Any:
         """list_namespaced_pod for a watch: no declared return type, so the watch hands
@@ -474,17 +487,9 @@ class KubernetesBackend(Backend):
         deadline = None if self.start_timeout is None else time.monotonic() + self.start_timeout
         quiet_since = time.monotonic()
         while True:
-            outcome = classify(current, container_name=self.container_name)
-            if on_update is not None:
-                on_update(current)
-            if outcome.done or (until_started and _started(current, self.container_name)):
-                return current, outcome
-            if deadline is not None and outcome.state == "pending" and time.monotonic() > deadline:
-                return current, PodOutcome(
-                    "failed",
-                    error=f"pod {name} did not start within {self.start_timeout:.0f} s",
-                    reason="StartTimeout",
-                )
+            settled = self._settled(current, on_update, until_started, deadline)
+            if settled is not None:
+                return current, settled
             seen = current
             current, deleted = watcher.next(name, seen, timeout=1.0)
             if deleted:
