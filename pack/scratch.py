@@ -53,11 +53,11 @@ def _abandoned(lock_path: Path) -> bool:
         os.close(fd)
 
 
-def sweep(folder: Path, prefix: str, suffix: str = "", *, now: float | None = None) -> list[Path]:
+def sweep(folder: Path, prefix: str, suffix: str = "") -> list[Path]:
     """Remove the scratch files and folders named `prefix*suffix` in `folder` that a killed
     process left; what was removed. Never raises: a sweep is housekeeping."""
     removed: list[Path] = []
-    now = time.time() if now is None else now
+    now = time.time()
     try:
         entries = [
             e for e in os.scandir(folder) if e.name.startswith(prefix) and e.name.endswith(suffix)

@@ -252,10 +252,8 @@ class FaultProxy:
         self._eligible = 0
         self._lock = threading.Lock()
         self._faulted: set[tuple[str, str]] = set()
-        self._enabled = True
         self._server = socket.create_server(("127.0.0.1", 0))
         self.port = self._server.getsockname()[1]
-        self._threads: list[threading.Thread] = []
         self._open: set[socket.socket] = set()
         self._stop = threading.Event()
 
@@ -267,17 +265,8 @@ class FaultProxy:
     def url(self) -> str:
         return f"http://{self.host}"
 
-    def pause(self) -> None:
-        """Forward everything untouched (for set-up and checks) until `resume`."""
-        self._enabled = False
-
-    def resume(self) -> None:
-        self._enabled = True
-
     def __enter__(self) -> FaultProxy:
-        thread = threading.Thread(target=self._accept, name="fault-proxy", daemon=True)
-        thread.start()
-        self._threads.append(thread)
+        threading.Thread(target=self._accept, name="fault-proxy", daemon=True).start()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -309,10 +298,8 @@ class FaultProxy:
             n = self.counters.requests
             self.counters.requests += 1
             fault = None
-            if (
-                self._enabled
-                and (self.match is None or self.match(method, target))
-                and (self.limit is None or self.counters.injected < self.limit)
+            if (self.match is None or self.match(method, target)) and (
+                self.limit is None or self.counters.injected < self.limit
             ):
                 fault = self.schedule.fault(self._eligible)
                 self._eligible += 1

@@ -13,14 +13,13 @@ import os
 import random
 import shutil
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .kill_loops import pass_env
+from .kill_loops import pack_argv, pass_env
 from .proxy import FaultProxy, Rates, stall_for
 from .tally import Tally
 
@@ -187,10 +186,6 @@ def run_env(endpoint: str, cache: Path, timeout: float) -> dict[str, str]:
     return env
 
 
-def pack_cli() -> list[str]:
-    return [sys.executable, "-m", "pack"]
-
-
 def roundtrip_loop(
     endpoint: str,
     work: Path,
@@ -226,7 +221,7 @@ def roundtrip_loop(
             data = rng.randbytes(rng.randrange(1, 300_000))
             blob = work / "in.bin"
             blob.write_bytes(data)
-            argv = [*pack_cli(), "run", "-o", "json", "--store", store, "--copy", "all"]
+            argv = pack_argv("run", "-o", "json", "--store", store, "--copy", "all")
             argv += pass_env(env)
             argv += ["wf.py", "echo", "--text", text, "--blob", str(blob)]
             tally.operations += 1
