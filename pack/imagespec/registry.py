@@ -308,7 +308,12 @@ def _read_full(stream: BinaryIO, n: int) -> bytearray:
 
 
 class _Streamed(io.RawIOBase):
-    """A response body read on demand; closing it closes its own connection."""
+    """A response body read on demand; closing it closes its own connection.
+
+    http.client's read(n) and readinto() return nothing when the connection closes
+    before Content-Length bytes came (only read() of everything raises): that is an
+    IncompleteRead here, never the body's end.
+    """
 
     def __init__(self, conn: http.client.HTTPConnection, resp: http.client.HTTPResponse) -> None:
         super().__init__()
@@ -317,11 +322,21 @@ class _Streamed(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def _ended_short(self) -> None:
+        if self._resp.length:  # bytes still owed by Content-Length
+            raise http.client.IncompleteRead(b"", self._resp.length)
+
     def read(self, size: int = -1) -> bytes:
-        return self._resp.read(None if size < 0 else size)
+        data = self._resp.read(None if size < 0 else size)
+        if not data and size != 0:
+            self._ended_short()
+        return data
 
     def readinto(self, buffer: Any) -> int:
-        return self._resp.readinto(buffer)
+        n = self._resp.readinto(buffer)
+        if n == 0 and len(buffer):
+            self._ended_short()
+        return n
 
     def close(self) -> None:
         if not self.closed:
@@ -973,8 +988,21 @@ class RegistryClient:
         """
         host, repo = api_host(registry), api_repository(registry, repository)
         wanted = _checked(digest, host)
-        with self._open_blob(host, repo, wanted) as stream:
-            data = stream.read(limit + 1)
+        last = ""
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self.sleep(self.backoff * (2 ** (attempt - 1)))
+            try:
+                with self._open_blob(host, repo, wanted) as stream:
+                    data = stream.read(limit + 1)
+                break
+            except (OSError, http.client.HTTPException) as exc:  # the body broke midway
+                last = f"{type(exc).__name__}: {exc}"
+        else:
+            raise RegistryError(
+                f"registry {host}: reading blob {wanted} failed after "
+                f"{self.retries + 1} attempts ({last})"
+            )
         if len(data) > limit:
             raise RegistryError(f"registry {host}: blob {wanted} is larger than {limit} bytes")
         if Digest.of_bytes(data) != wanted:

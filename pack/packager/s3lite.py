@@ -116,19 +116,34 @@ def sign(
 
 
 class _Body:
-    """A GET's body: read() in chunks, a break mid-stream as LiteReadError."""
+    """A GET's body: read() in chunks, a break mid-stream as LiteReadError.
+
+    http.client's read(n) returns b"" when the connection closes before Content-Length
+    bytes came (it raises IncompleteRead only for read() of everything), so the bytes
+    are counted here: a body that ends short is a break, never the object's end.
+    """
 
     def __init__(
         self, conn: http.client.HTTPConnection, response: http.client.HTTPResponse
     ) -> None:
         self._conn = conn
         self._response = response
+        length = response.getheader("Content-Length")
+        self._expected = int(length) if length and length.isdigit() else None
+        self._got = 0
 
     def read(self, amount: int = -1) -> bytes:
         try:
-            return self._response.read(None if amount < 0 else amount)
+            data = self._response.read(None if amount < 0 else amount)
         except (OSError, http.client.HTTPException) as exc:
             raise LiteReadError(f"the object's body broke off: {exc}") from None
+        self._got += len(data)
+        if (not data or amount < 0) and self._expected is not None:
+            if self._got != self._expected:
+                raise LiteReadError(
+                    f"the object's body ended at byte {self._got} of {self._expected}"
+                )
+        return data
 
     def close(self) -> None:
         self._conn.close()

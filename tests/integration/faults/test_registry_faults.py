@@ -66,6 +66,49 @@ def test_a_commit_whose_body_broke_starts_again(registry) -> None:  # type: igno
     assert client.blob_exists(registry.host, repo, blob.digest)
 
 
+@pytest.mark.parametrize("kind", ["truncate", "reset_response"])
+def test_a_blob_read_whose_body_breaks_is_read_again(registry, kind: str) -> None:  # type: ignore[no-untyped-def]
+    # read_blob (image configs, for the oci builder) got a short body as "other content"
+    # (http.client's read(n) ends quietly at a short body) and a reset as a raw OSError.
+    data = os.urandom(200_000)
+    blob = Blob.from_bytes(data)
+    repo = f"pack-faults/read-{uuid.uuid4().hex[:8]}"
+    RegistryClient().upload_blob(registry.host, repo, blob)
+    is_blob_get = lambda m, t: m == "GET" and "/blobs/" in t  # noqa: E731
+    with _proxy(registry, kind, is_blob_get) as proxy:
+        client = RegistryClient(backoff=0.01)
+        assert client.read_blob(proxy.host, repo, blob.digest, limit=1 << 20) == data
+    assert proxy.counters.faults[kind] == 1
+
+
+def test_a_copy_whose_source_breaks_midway_starts_the_blob_again(registry) -> None:  # type: ignore[no-untyped-def]
+    # Across two hosts a blob streams from one to the other: a source that ends short
+    # is read again (a new upload), not a failed copy.
+    from pack.imagespec.registry import Descriptor
+
+    data = os.urandom(300_000)
+    blob = Blob.from_bytes(data)
+    src, dst = (
+        f"pack-faults/src-{uuid.uuid4().hex[:8]}",
+        f"pack-faults/dst-{uuid.uuid4().hex[:8]}",
+    )
+    RegistryClient().upload_blob(registry.host, src, blob)
+    is_blob_get = lambda m, t: m == "GET" and "/blobs/" in t  # noqa: E731
+    host, _, port = registry.host.rpartition(":")
+    with (
+        _proxy(registry, "truncate", is_blob_get) as source,
+        FaultProxy(host, int(port), seed=SEED, rates=Rates(), flavor="registry") as target,
+    ):
+        client = RegistryClient(backoff=0.01, chunk_size=64 * 1024)
+        status = client.copy_blob(
+            (source.host, src), (target.host, dst), Descriptor(blob.digest, blob.size)
+        )
+    assert status == "uploaded" and source.counters.faults["truncate"] == 1
+    url = f"http://{registry.host}/v2/{dst}/blobs/{blob.digest}"
+    with urllib.request.urlopen(url) as resp:  # noqa: S310 - loopback
+        assert resp.read() == data
+
+
 def test_a_head_answered_503_does_not_download_the_blob(registry) -> None:  # type: ignore[no-untyped-def]
     # A 5xx to a HEAD is looked at again with a GET (Harbor/ECR say "not found" that way);
     # that GET must not read a blob that is there into memory. (The proxy buffers whole

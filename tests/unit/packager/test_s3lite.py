@@ -130,3 +130,30 @@ def test_a_connection_that_keeps_failing_is_a_client_error_not_an_oserror() -> N
         client.head_object(Bucket="bkt", Key="k")
     assert info.value.response["Error"]["Code"] == "ConnectionError"
     assert len(slept) == s3lite.REQUEST_ATTEMPTS - 1
+
+
+def test_a_body_that_ends_short_is_a_break_not_the_end() -> None:
+    # http.client's read(n) returns b"" when the connection closes before Content-Length
+    # bytes came; S3Store would take that for the object's end and keep half of it.
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def answer() -> None:
+        conn, _ = server.accept()
+        conn.recv(65536)
+        conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 10\r\nETag: "e"\r\n\r\nhalf!')
+        conn.close()
+
+    threading.Thread(target=answer, daemon=True).start()
+    port = server.getsockname()[1]
+    client = LiteClient(
+        ("k", "s", None), region="us-east-1", endpoint_url=f"http://127.0.0.1:{port}"
+    )
+    body = client.get_object(Bucket="b", Key="k")["Body"]
+    assert body.read(4) == b"half"
+    assert body.read(4) == b"!"
+    with pytest.raises(s3lite.LiteReadError, match="ended at byte 5 of 10"):
+        body.read(4)
+    server.close()
