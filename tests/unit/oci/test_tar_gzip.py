@@ -137,6 +137,20 @@ def test_write_layer_failure_leaves_nothing(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_write_layer_sweeps_the_temp_file_of_a_killed_build(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from pack.scratch import MIN_AGE
+
+    left = tmp_path / ".layer-killed.tmp"  # what kill -9 mid-layer leaves: nobody locks it
+    left.write_bytes(b"half a layer")
+    old = time.time() - MIN_AGE - 5
+    os.utime(left, (old, old))
+    blob = write_layer([tar.file("opt/a", b"a")], tmp_path, mtime=0, pool=None, workers=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [blob.path.name]
+
+
 def test_parents_are_added_below_the_floor_only() -> None:
     got = with_parents([tar.file("opt/pack/venv/lib/a/b.py", b"")], "opt/pack")
     dirs = sorted(e.path for e in got if e.kind == tar.DIRECTORY)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import posixpath
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pack.imagespec.builders.oci.compress import GzipWriter
 from pack.imagespec.builders.oci.venv import VenvLayout
 from pack.imagespec.builders.oci.wheel import install
 from pack.imagespec.recipe import CopyFile
+from pack.scratch import scratch_file
 
 _WRITE_BUFFER = 256 * 1024
 
@@ -117,10 +117,9 @@ def write_layer(
     pool: ThreadPoolExecutor | None,
     workers: int,
 ) -> Blob:
-    """Write the layer blob into `folder` as `<hex>.tar.gz` (temp file, then rename)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".layer-", suffix=".tmp")
-    try:
+    """Write the layer blob into `folder` as `<hex>.tar.gz` (a scratch file, then rename:
+    one a killed build left is swept by the next, pack.scratch)."""
+    with scratch_file(folder, ".layer-", ".tmp") as (fd, tmp):
         with os.fdopen(fd, "wb") as f:
             gz = GzipWriter(f, pool, workers=workers)
             buffered = _Buffered(gz)
@@ -132,10 +131,4 @@ def write_layer(
             gz.close()
         final = folder / f"{gz.digest.split(':', 1)[1]}.tar.gz"
         os.replace(tmp, final)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
     return Blob(final, gz.digest, gz.size, gz.diff_id)
