@@ -32,7 +32,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "render": ("pack.cli.render", "command", "Print the Kubernetes pod a task would run in."),
     "runs": ("pack.cli.runs", "command", "List runs, newest first."),
-    "status": ("pack.cli.status", "status", "Show the state of a run (a workflow's tree too)."),
+    "status": (
+        "pack.cli.status",
+        "status",
+        "Show the state of a run and the tree of task calls it made.",
+    ),
     "logs": ("pack.cli.status", "logs", "Print the log of a run."),
     "outputs": ("pack.cli.outputs", "outputs", "Print (or download) the outputs of a run."),
     "inputs": ("pack.cli.outputs", "inputs", "Print the inputs of a run."),

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from pack.packager.store import read_url
 
@@ -126,6 +129,12 @@ WORKFLOWS = """
     def outer(x: int) -> int:
         # A task that calls a task: its own process drives the call.
         return square(x=x) + 1
+
+
+    @task
+    def twice(x: int) -> int:
+        # A task calling a task that calls a task: a tree two levels deep.
+        return outer(x=x) + outer(x=x + 1)
 
 
     from pack import ShellTask
@@ -323,6 +332,42 @@ def test_a_task_that_calls_a_task_drives_it_from_its_own_process(
     assert child["task"] == "wfmod.square" and child["parent"] == doc["execution_id"]
     (run,) = marks_of(marks, "square5")
     assert run["ctx"] == child["id"]
+
+
+def test_the_tree_of_a_task_that_calls_tasks_in_status_and_the_console(
+    pack: Any, project: Any, monkeypatch: Any, tmp_path: Path
+) -> None:
+    wf, _ = setup(project, monkeypatch, tmp_path)
+    store = (tmp_path / "calls").as_uri()
+    r = pack("run", *PASS, "--store", store, "-o", "json", wf, "twice", "--x", "2")
+    assert r.code == 0, r.err
+    run_id = r.json()["execution_id"]
+    assert r.json()["outputs"]["o0"] == (4 + 1) + (9 + 1)
+
+    doc = pack("status", "-o", "json", run_id, "--store", store).json()
+    calls = doc["children"]
+    assert [(c["task"], c["parent"]) for c in calls] == [("wfmod.outer", run_id)] * 2
+    inner = [(g["task"], g["parent"]) for c in calls for g in c["children"]]
+    assert inner == [("wfmod.square", calls[0]["id"]), ("wfmod.square", calls[1]["id"])]
+    text = pack("status", run_id, "--store", store).out
+    assert "  children: 2\n" in text
+    first, second = calls[0]["id"], calls[1]["id"]
+    assert f"    ├─ wfmod.outer {first}: succeeded" in text
+    assert f"    │  └─ wfmod.square {calls[0]['children'][0]['id']}: succeeded" in text
+    assert f"    └─ wfmod.outer {second}: succeeded" in text
+    assert f"       └─ wfmod.square {calls[1]['children'][0]['id']}: succeeded" in text
+
+    pytest.importorskip("starlette", reason="the console needs pack[ui]")
+    from starlette.testclient import TestClient
+
+    from pack.ui.app import Settings, create_app
+
+    console = TestClient(create_app(Settings(store)), base_url="http://127.0.0.1:8765")
+    page = console.get(f"/runs/{run_id}").text
+    children = page[page.index('<div id="children">') :]
+    shown = re.findall(r'data-child="([a-z0-9]+)"', children)
+    assert shown == [first, calls[0]["children"][0]["id"], second, calls[1]["children"][0]["id"]]
+    assert "4 succeeded" in page
 
 
 def test_shell_task_alone_and_in_a_workflow(

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.integration.console import start_console
 from tests.integration.test_remote_docker import Project, make_project, uid
 from tests.integration.test_remote_kubernetes import OPERATOR_TEMPLATE
 
@@ -90,6 +91,13 @@ def cached(x: int) -> int:
 @workflow(image=image_a)
 def long(n: int = 3) -> list[int]:
     return map_task(sleepy)(i=list(range(n)))
+
+
+@task(image=image_b)
+def outer(x: int) -> int:
+    # A task (not a workflow) that calls tasks: its own pod drives them.
+    in_image("b")
+    return total(xs=[square(x=x), square(x=x + 1)])[0]
 """
 
 # What a detached driver needs: the service account `pack k8s rbac` made, and the API
@@ -326,6 +334,38 @@ def test_a_detached_workflow_finishes_with_the_laptop_side_gone(
         core_api(kubeconfig).delete_namespaced_pod(
             f"main-{run_id}-1", "default", grace_period_seconds=0
         )
+
+
+def test_a_task_that_calls_tasks_drives_them_from_its_pod(
+    project: Project, kubeconfig: Path, driver_account: str, page: Any
+) -> None:
+    with PodWatch(kubeconfig) as watch:
+        doc = project.run_json("kubernetes", "outer", "--x", "2")
+    assert doc["outputs"] == {"o0": 13}  # 4 + 9, summed in image b
+    run_id = doc["execution_id"]
+    children = doc["children"]
+    assert [(c["task"], c["parent"], c["status"]) for c in children] == [
+        ("wf.square", run_id, "succeeded"),
+        ("wf.square", run_id, "succeeded"),
+        ("wf.total", run_id, "succeeded"),
+    ]
+    # The task's pod started its children (labelled with the run), and removed them.
+    pods = watch.of_run(run_id)
+    assert {c["attempts"][-1]["name"] for c in children} | {f"outer-{run_id}-1"} == set(pods)
+    assert pods_left(kubeconfig, run_id) == []
+    # Its tree, as for a workflow: `pack status` (text and JSON) and the console.
+    text = project.pack("status", run_id).stdout
+    assert "children: 3" in text and "├─ wf.square " in text and "└─ wf.total " in text
+    report = json.loads(project.pack("status", "-o", "json", run_id).stdout)
+    assert [c["id"] for c in report["children"]] == [c["id"] for c in children]
+    proc, url = start_console(project.env, "--store", project.store)
+    try:
+        page.goto(f"{url}runs/{run_id}")
+        assert page.locator("#children li").count() == 3
+        assert page.locator("#children .status-succeeded").count() == 3
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def test_cancel_of_a_detached_workflow_leaves_no_pods(
