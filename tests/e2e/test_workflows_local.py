@@ -132,6 +132,17 @@ WORKFLOWS = """
 
 
     @task
+    def timeout_seen() -> str:
+        return os.environ.get("PACK_NETWORK_TIMEOUT", "unset")
+
+
+    @task
+    def timeouts_seen() -> tuple[str, str]:
+        # What this task's process and the task it calls were told (a task drives its call).
+        return os.environ.get("PACK_NETWORK_TIMEOUT", "unset"), timeout_seen()
+
+
+    @task
     def twice(x: int) -> int:
         # A task calling a task that calls a task: a tree two levels deep.
         return outer(x=x) + outer(x=x + 1)
@@ -368,6 +379,16 @@ def test_the_tree_of_a_task_that_calls_tasks_in_status_and_the_console(
     shown = re.findall(r'data-child="([a-z0-9]+)"', children)
     assert shown == [first, calls[0]["children"][0]["id"], second, calls[1]["children"][0]["id"]]
     assert "4 succeeded" in page
+
+
+def test_network_timeout_reaches_the_tasks_a_task_calls(
+    pack: Any, project: Any, monkeypatch: Any, tmp_path: Path
+) -> None:
+    wf, _ = setup(project, monkeypatch, tmp_path)
+    monkeypatch.setenv("PACK_NETWORK_TIMEOUT", "7.5")
+    r = pack("run", *PASS, "-o", "json", wf, "timeouts_seen")
+    assert r.code == 0, r.err
+    assert r.json()["outputs"] == {"o0": "7.5", "o1": "7.5"}
 
 
 def test_shell_task_alone_and_in_a_workflow(

@@ -488,6 +488,7 @@ def driver_from_env(env: Mapping[str, str], parent: str) -> Driver:
         cache_dir=Path(tempfile.mkdtemp(prefix="pack-driver-")),
         store=spec.store_url,
         s3_endpoint_url=spec.s3_endpoint_url,
+        network_timeout=spec.network_timeout,
         backend=spec.backend,
         namespace=spec.namespace or "default",
         project=spec.project,

@@ -78,6 +78,7 @@ class Launch:
             backend=config.backend,
             store_url=config.store_url,
             s3_endpoint_url=config.s3_endpoint_url,
+            network_timeout=config.network_timeout,
             namespace=config.namespace if config.backend == "kubernetes" else None,
             project=config.project,
             domain=config.domain,

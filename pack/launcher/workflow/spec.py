@@ -40,6 +40,7 @@ class DriverSpec:
     backend: str
     store_url: str
     s3_endpoint_url: str | None = None
+    network_timeout: float | None = None  # the client's, for the driver's store and children
     namespace: str | None = None
     project: str = "default"
     domain: str = "development"
