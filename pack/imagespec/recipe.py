@@ -28,7 +28,6 @@ class CopyFile:
 class ImageRecipe:
     name: str
     base_image: str
-    base_is_spec: bool  # the base is another ImageSpec of this build
     python_version: str
     python_version_given: bool  # set by the spec or inherited from a base spec
     platforms: tuple[str, ...]
@@ -62,7 +61,6 @@ def recipe_of(resolved: ResolvedSpec) -> ImageRecipe:
     return ImageRecipe(
         name=spec.name,
         base_image=resolved.base_image,
-        base_is_spec=resolved.base is not None,
         python_version=resolved.python_version,
         python_version_given=spec.python_version is not None or resolved.base is not None,
         platforms=resolved.platforms,

@@ -64,7 +64,6 @@ class RunResult:
     max_attempts: int = 1  # 1 + the task's retries (1 when detached)
     handle: Any = None  # RunHandle of a detached attempt
     left_out: tuple[Any, ...] = ()  # the bundle plan's Excluded paths, for advice on failure
-    outputs_pb: bytes | None = None  # outputs.pb as read back (a cache entry copies it)
     cache: str | None = None  # hit (no attempt ran) | miss | None (the task is not cached)
     cache_key: str | None = None
 
@@ -502,7 +501,6 @@ def run_execution(
     if result.cache == "hit":  # the stored outputs are the run's: nothing starts
         assert stored is not None
         result.outputs = read_outputs(task, stored, local_dir)
-        result.outputs_pb = stored
         result.timings = timings.values
         recorder.finish("succeeded", timings={k: round(v, 4) for k, v in timings.values.items()})
         return result
@@ -558,7 +556,6 @@ def run_execution(
 
             data = read_url(result.execution.outputs_url)
             result.outputs = read_outputs(task, data, local_dir)
-            result.outputs_pb = data
         if cache is not None and cache.write and result.cache_key is not None:
             with timings.phase("cache"):
                 cache.store(task, result.cache_key, data, execution_id=execution.id)

@@ -11,7 +11,6 @@ runs inline in the same driver (no pod of its own); called outside any driver
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -27,10 +26,6 @@ class Workflow(Task):
     @property
     def is_workflow(self) -> bool:
         return True
-
-    @property
-    def is_async(self) -> bool:
-        return inspect.iscoroutinefunction(self.fn)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         # Inline in whichever driver (or none) is calling: a sub-workflow is just code.

@@ -158,7 +158,7 @@ def test_recipe_mirrors_what_the_dockerfile_installs(tmp_path: Path) -> None:
     child = recipe_of(
         resolve(ImageSpec(name="c", base_image=s, packages=["six"], base_dir=tmp_path), DEFAULTS)
     )
-    assert child.base_is_spec and child.python_version_given and not child.installs_venv
+    assert child.python_version_given and not child.installs_venv
 
 
 def test_the_oci_extra_pins_the_uv_images_get() -> None:

@@ -35,7 +35,6 @@ def test_target_names_the_uv_platform_tags_and_markers() -> None:
     )
     assert tags.index("cp311-abi3-manylinux2014_aarch64") < tags.index("py3-none-any")
     assert not any("x86_64" in t or "manylinux_2_29" in t for t in tags)
-    assert ARM.marker_environment()["platform_machine"] == "aarch64"
     with pytest.raises(BuildError, match="linux/s390x"):
         Target("linux/s390x", "3.11").check()
 

@@ -86,21 +86,5 @@ class Target:
         compat = tags.compatible_tags((major, minor), self.abi, plats)
         return [str(t) for t in (*cp, *compat)]
 
-    def marker_environment(self) -> dict[str, str]:
-        """PEP 508 marker values inside the image (the patch release is not known: .0)."""
-        return {
-            "implementation_name": "cpython",
-            "implementation_version": f"{self.python_version}.0",
-            "os_name": "posix",
-            "platform_machine": self.machine,
-            "platform_python_implementation": "CPython",
-            "platform_release": "",
-            "platform_system": "Linux",
-            "platform_version": "",
-            "python_full_version": f"{self.python_version}.0",
-            "python_version": self.python_version,
-            "sys_platform": "linux",
-        }
-
     def describe(self) -> str:
         return f"{self.platform} (CPython {self.python_version}, {self.uv_platform})"
