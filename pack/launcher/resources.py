@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from pack.errors import TaskError
+
+if TYPE_CHECKING:
+    from decimal import Decimal
 
 # Kubernetes resource.Quantity grammar, non-negative (the API refuses negative requests
 # and limits): a decimal number, then a binary SI suffix (Ki..Ei), a decimal SI suffix
@@ -71,7 +74,11 @@ def parse_quantity(field: str, value: object) -> str:
 
 def quantity_value(field: str, value: object) -> Decimal:
     """The number a quantity stands for (`500m` -> 0.5, `1Ki` -> 1024), checked as
-    parse_quantity checks it; no kubernetes import (it costs ~0.5 s)."""
+    parse_quantity checks it; no kubernetes import (it costs ~0.5 s), and decimal only
+    here (every command that loads a task imports this module; only the docker
+    backend asks for values)."""
+    from decimal import Decimal
+
     match = _QUANTITY.match(parse_quantity(field, value))
     assert match is not None  # parse_quantity accepted it
     number, suffix = Decimal(match.group(1)), match.group(2) or ""

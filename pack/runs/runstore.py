@@ -24,7 +24,6 @@ writes only its own keys, so concurrent children never race on a shared object.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -33,9 +32,19 @@ from pack.runs import keys
 from pack.runs.record import RunRecord, Status
 
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     from pack.packager.store import Store
 
 READ_THREADS = 8
+
+
+def _pool() -> ThreadPoolExecutor:
+    """A thread pool for parallel reads; concurrent.futures is imported here, not by the
+    writers (every `pack run` records its run through this module)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(READ_THREADS)
 
 
 def new_record(
@@ -179,7 +188,7 @@ class RunStore:
         out: list[RunRecord] = []
         batch = max(limit, 1) if status is None and task is None else max(2 * limit, 16)
         listing = self.store.list_keys(keys.INDEX, start_after=before, page_size=batch)
-        with ThreadPoolExecutor(READ_THREADS) as pool:
+        with _pool() as pool:
             while len(out) < limit:
                 page = [k for _, k in zip(range(batch), listing, strict=False)]
                 if not page:
@@ -195,7 +204,9 @@ class RunStore:
     def children(self, run_id: str) -> list[RunRecord]:
         """The child runs linked from `run_id`, by element index, then start time."""
         links = list(self.store.list_keys(keys.children_prefix(run_id)))
-        with ThreadPoolExecutor(READ_THREADS) as pool:
+        if not links:  # most runs call no task
+            return []
+        with _pool() as pool:
             found = [r for r in pool.map(self._read_summary, links) if r is not None]
         found = [r for r in found if r.parent == run_id]
         return sorted(found, key=lambda r: (r.index is None, r.index or 0, r.created_at, r.id))
@@ -214,7 +225,7 @@ class RunStore:
         def kids(record: RunRecord) -> list[RunRecord]:
             return [] if record.cache in ("hit", "shared") else self.children(record.id)
 
-        with ThreadPoolExecutor(READ_THREADS) as pool:
+        with _pool() as pool:
             found = list(pool.map(kids, records))
         below = iter(self._levels([c for group in found for c in group], depth - 1))
         return [
