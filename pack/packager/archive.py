@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from pack import ustar
 from pack.errors import PackageError
 from pack.packager.treedigest import Kind, encode_path
 
-BLOCK = 512
-RECORD = 20 * BLOCK
+RECORD = 20 * ustar.BLOCK
 MTIME = 0
 COMPRESSIONS = ("zstd", "gzip")
 SUFFIXES = {"zstd": ".tar.zst", "gzip": ".tar.gz"}
@@ -44,47 +44,6 @@ class Member:
     sha256: str | None = None  # expected content digest, verified while copying
 
 
-def _octal(value: int, width: int) -> bytes:
-    return b"%0*o\x00" % (width - 1, value)
-
-
-def _header(name: bytes, mode: int, size: int, typeflag: bytes, linkname: bytes) -> bytes:
-    fields = [
-        name.ljust(100, b"\x00"),
-        _octal(mode, 8),
-        _octal(0, 8),  # uid
-        _octal(0, 8),  # gid
-        _octal(size, 12),
-        _octal(MTIME, 12),
-        b" " * 8,  # checksum placeholder
-        typeflag,
-        linkname.ljust(100, b"\x00"),
-        b"ustar\x0000",
-        b"\x00" * 32,  # uname
-        b"\x00" * 32,  # gname
-        _octal(0, 8),  # devmajor
-        _octal(0, 8),  # devminor
-        b"\x00" * 155,  # prefix
-        b"\x00" * 12,
-    ]
-    header = bytearray(b"".join(fields))
-    assert len(header) == BLOCK
-    header[148:156] = b"%06o\x00 " % sum(header)
-    return bytes(header)
-
-
-def _pax_record(key: str, value: bytes) -> bytes:
-    body = b" " + key.encode() + b"=" + value + b"\n"
-    length = len(body) + 1
-    while len(str(length).encode()) + len(body) != length:
-        length += 1
-    return str(length).encode() + body
-
-
-def _padding(size: int) -> bytes:
-    return b"\x00" * (-size % BLOCK)
-
-
 def member_headers(member: Member) -> bytes:
     """The header block(s) for one member: a PAX header first when ustar cannot hold it."""
     name = encode_path(member.path)
@@ -92,20 +51,25 @@ def member_headers(member: Member) -> bytes:
     size = member.size if member.kind == "file" else 0
     records = b""
     if len(name) > 100 or not name.isascii():
-        records += _pax_record("path", name)
+        records += ustar.pax_record("path", name)
         name = name[:100]
     if len(link) > 100 or not link.isascii():
-        records += _pax_record("linkpath", link)
+        records += ustar.pax_record("linkpath", link)
         link = link[:100]
     if size >= 8**11:
-        records += _pax_record("size", str(size).encode())
+        records += ustar.pax_record("size", str(size).encode())
     out = b""
     if records:
-        out = _header(_PAX_NAME, 0o644, len(records), b"x", b"") + records + _padding(len(records))
+        pax = ustar.header(_PAX_NAME, mode=0o644, size=len(records), mtime=MTIME, typeflag=b"x")
+        out = pax + records + ustar.padding(len(records))
     if member.kind == "symlink":
-        return out + _header(name, 0o777, 0, b"2", link)
-    mode = 0o755 if member.executable else 0o644
-    return out + _header(name, mode, size if size < 8**11 else 0, b"0", b"")
+        mode, typeflag = 0o777, b"2"
+    else:
+        mode, typeflag = (0o755 if member.executable else 0o644), b"0"
+    size = size if size < 8**11 else 0
+    return out + ustar.header(
+        name, mode=mode, size=size, mtime=MTIME, typeflag=typeflag, linkname=link
+    )
 
 
 def _copy_file(member: Member, out: BinaryIO) -> None:
@@ -130,7 +94,7 @@ def _copy_file(member: Member, out: BinaryIO) -> None:
             raise PackageError(f"cannot read {member.source}: {exc.strerror or exc}") from None
     if written != member.size or (member.sha256 is not None and h.hexdigest() != member.sha256):
         raise PackageError(f"{member.path} changed while it was being packaged; run again")
-    out.write(_padding(member.size))
+    out.write(ustar.padding(member.size))
 
 
 def write_tar(members: Iterable[Member], out: BinaryIO) -> int:
@@ -143,8 +107,8 @@ def write_tar(members: Iterable[Member], out: BinaryIO) -> int:
         total += len(header)
         if member.kind == "file":
             _copy_file(member, out)
-            total += member.size + len(_padding(member.size))
-    end = b"\x00" * (2 * BLOCK)
+            total += member.size + len(ustar.padding(member.size))
+    end = b"\x00" * (2 * ustar.BLOCK)
     end += b"\x00" * (-(total + len(end)) % RECORD)
     out.write(end)
     return total + len(end)

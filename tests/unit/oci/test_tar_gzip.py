@@ -63,6 +63,28 @@ def test_entries_come_out_sorted_with_fixed_owner_mtime_and_no_names() -> None:
     assert again == data
 
 
+GOLDEN_ENTRIES = [
+    tar.directory("opt"),
+    tar.file("opt/a.py", b"print('a')\n"),
+    tar.file("opt/run", b"#!/bin/sh\n", executable=True),
+    tar.symlink("opt/py", "/usr/bin/python3"),
+    tar.symlink("opt/far", "/" + "t" * 120),
+    tar.file("opt/" + "p" * 90 + "/" + "n" * 90 + ".txt", b"split\n"),  # ustar prefix
+    tar.file("opt/" + "q" * 200 + ".txt", b"pax\n"),
+    tar.file("opt/été.txt", b"utf8\n"),
+    tar.streamed("opt/big.bin", 3, lambda: iter([b"ab", b"c"])),
+]
+# sha256 of the layer tar: a layer's bytes name the image, so no change of pack's code
+# (nor of Python) may move them without this test saying so.
+GOLDEN_LAYER = "83cdc1b43617d607add8e1929277e1bd0598f706e4f31819c821da0187de36d1"
+
+
+def test_layer_bytes_are_golden() -> None:
+    data = tar_bytes(GOLDEN_ENTRIES, mtime=1_700_000_000)
+    assert hashlib.sha256(data).hexdigest() == GOLDEN_LAYER
+    assert [m.name for m in members(data)][-2:] == ["opt/run", "opt/été.txt"]
+
+
 def test_long_and_non_ascii_paths_travel_in_pax_records() -> None:
     deep = "opt/" + "/".join(["d" * 60] * 5) + "/file.py"
     wide = "opt/" + "x" * 150

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-BLOCK = 512
+from pack import ustar
+
 REGULAR, SYMLINK, DIRECTORY, PAX = b"0", b"2", b"5", b"x"
 
 
@@ -76,23 +77,6 @@ def check_path(path: str) -> None:
         raise ValueError(f"layer path {path!r} must be relative, normalized and inside the image")
 
 
-def _octal(value: int, width: int) -> bytes:
-    """A NUL-terminated, zero-padded octal field of `width` bytes."""
-    text = format(value, "o").encode("ascii")
-    if len(text) > width - 1:
-        raise ValueError(f"{value} does not fit a {width}-byte tar field")
-    return text.rjust(width - 1, b"0") + b"\0"
-
-
-def _pax_record(key: str, value: str) -> bytes:
-    payload = f" {key}={value}\n".encode()
-    # The length prefix counts itself: grow it until it is stable.
-    n = len(payload)
-    while len(str(n).encode()) + len(payload) != n:
-        n = len(str(n).encode()) + len(payload)
-    return str(n).encode() + payload
-
-
 def _split_ustar(name: str) -> tuple[bytes, bytes] | None:
     """(prefix, name) for a ustar header, or None when the path needs a pax record."""
     raw = name.encode("utf-8")
@@ -124,28 +108,10 @@ def _header(
     if size >= 8**11:
         pax["size"] = str(size)
         size = 0
-    header = bytearray(BLOCK)
-    header[0:100] = short.ljust(100, b"\0")
-    header[100:108] = _octal(mode, 8)
-    header[108:116] = _octal(0, 8)  # uid
-    header[116:124] = _octal(0, 8)  # gid
-    header[124:136] = _octal(size, 12)
-    header[136:148] = _octal(mtime, 12)
-    header[148:156] = b" " * 8  # checksum placeholder
-    header[156:157] = kind
-    header[157:257] = link.ljust(100, b"\0")
-    header[257:265] = b"ustar\x0000"
-    # uname/gname stay empty; devmajor/devminor are zero.
-    header[329:337] = _octal(0, 8)
-    header[337:345] = _octal(0, 8)
-    header[345:500] = prefix.ljust(155, b"\0")
-    checksum = sum(header)
-    header[148:156] = format(checksum, "06o").encode("ascii") + b"\0 "
-    return bytes(header), pax
-
-
-def _pad(n: int) -> bytes:
-    return b"\0" * (-n % BLOCK)
+    header = ustar.header(
+        short, mode=mode, size=size, mtime=mtime, typeflag=kind, linkname=link, prefix=prefix
+    )
+    return header, pax
 
 
 def entry_bytes(entry: Entry, mtime: int) -> Iterable[bytes]:
@@ -153,16 +119,16 @@ def entry_bytes(entry: Entry, mtime: int) -> Iterable[bytes]:
     name = entry.path + ("/" if entry.kind == DIRECTORY else "")
     header, pax = _header(name, entry.kind, entry.mode, entry.size, mtime, entry.linkname)
     if pax:
-        body = b"".join(_pax_record(k, v) for k, v in sorted(pax.items()))
+        body = b"".join(ustar.pax_record(k, v.encode()) for k, v in sorted(pax.items()))
         pax_name = "PaxHeaders/" + entry.path.rsplit("/", 1)[-1]
         pax_name = pax_name.encode("ascii", "replace")[:99].decode("ascii")
         pax_header, _ = _header(pax_name, PAX, 0o644, len(body), mtime, "")
         yield pax_header
-        yield body + _pad(len(body))
+        yield body + ustar.padding(len(body))
     yield header
     if entry.size:
         yield from entry.chunks()
-        yield _pad(entry.size)
+        yield ustar.padding(entry.size)
 
 
 def sort_key(entry: Entry) -> tuple[str, ...]:
@@ -181,4 +147,4 @@ def write_tar(entries: Iterable[Entry], write: Callable[[bytes], object], mtime:
         seen.add(entry.path)
         for chunk in entry_bytes(entry, mtime):
             write(chunk)
-    write(b"\0" * (2 * BLOCK))
+    write(b"\0" * (2 * ustar.BLOCK))
