@@ -79,10 +79,16 @@ def _light_client(endpoint_url: str | None, timeout: float | None) -> Any:
 
     if not light_s3():
         return None
-    from pack.packager.s3lite import LiteClient, credentials_from, endpoint_from, region_from
+    from pack.packager.s3lite import (
+        LiteClient,
+        credentials_from,
+        endpoint_from,
+        region_from,
+        unsupported,
+    )
 
     credentials = credentials_from(os.environ)
-    if credentials is None or os.environ.get("AWS_PROFILE"):
+    if credentials is None or unsupported(os.environ, endpoint_url):
         return None
     key = ("light", endpoint_url, timeout, _aws_settings())
     with _CLIENTS_LOCK:
@@ -93,9 +99,10 @@ def _light_client(endpoint_url: str | None, timeout: float | None) -> Any:
                 region=region_from(os.environ),
                 endpoint_url=endpoint_from(os.environ, endpoint_url),
                 timeout=timeout,
+                ca_bundle=os.environ.get("AWS_CA_BUNDLE") or None,
             )
             _CLIENTS[key] = client
-        return client
+        return None if client.gave_up else client
 
 
 def _boto_errors() -> tuple[type[Exception], ...]:
@@ -176,6 +183,18 @@ class S3Store:
                 )
             return self._client
 
+    def _call(self, operation: str, **args: Any) -> Any:
+        """The client's `operation`. Where the light client cannot serve it (an answer it
+        does not understand) boto3 makes the call, and this process keeps boto3."""
+        client = self.client
+        try:
+            return getattr(client, operation)(**args)
+        except getattr(client, "fallback", ()) as exc:
+            client.gave_up = str(exc)
+            with self._lock:
+                self._client = shared_client(self.endpoint_url, self.timeout)
+            return getattr(self._client, operation)(**args)
+
     @property
     def full_client(self) -> Any:
         """boto3's client, for what the light one does not do (multipart, list, delete)."""
@@ -198,7 +217,7 @@ class S3Store:
 
     def exists(self, key: str) -> bool:
         try:
-            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            self._call("head_object", Bucket=self.bucket, Key=self._key(key))
             return True
         except self._errors() as exc:
             if _code(exc) in _NOT_FOUND:
@@ -224,17 +243,18 @@ class S3Store:
         """Upload `size` bytes from `fileobj`; nothing is visible unless all of it arrived."""
         full = self._key(key)
         extra: dict[str, str] = {"IfNoneMatch": "*"} if if_absent else {}
-        errors = self._errors() if size < self.multipart_threshold else _boto_errors()
+        single = size < self.multipart_threshold
         try:
-            if size < self.multipart_threshold:
+            if single:
                 body = fileobj.read(size)
                 if len(body) != size:
                     raise OSError(f"source gave {len(body)} of {size} bytes")
-                self.client.put_object(Bucket=self.bucket, Key=full, Body=body, **extra)
+                self._call("put_object", Bucket=self.bucket, Key=full, Body=body, **extra)
             else:
                 self._multipart(full, fileobj, size, extra)
             return True
-        except errors as exc:
+        # Evaluated as the error arrives: the client in use then (boto3 after a fallback).
+        except self._errors() if single else _boto_errors() as exc:  # noqa: B030
             if if_absent and _code(exc) in _ALREADY_THERE:
                 return False
             raise StoreError(f"cannot upload to {self.url(key)}: {_describe(exc)}") from None
@@ -306,12 +326,12 @@ class S3Store:
         up to READ_ATTEMPTS times. Refused on the announced size before `sink` sees a
         byte (ObjectTooLarge), and while streaming if more comes than was announced.
         """
-        broken = getattr(self.client, "broken", None) or _broken_body_errors()
         url, full = self.url(key), self._key(key)
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": full}
         offset = 0
         for attempt in range(1, READ_ATTEMPTS + 1):
-            answer = self.client.get_object(**args)
+            answer = self._call("get_object", **args)
+            broken = getattr(self.client, "broken", None) or _broken_body_errors()
             body = answer["Body"]
             try:
                 if "IfMatch" not in args:
@@ -356,7 +376,8 @@ class S3Store:
 
     def modified(self, key: str) -> float | None:
         try:
-            answer = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            # The light client's HEAD answers no LastModified.
+            answer = self.full_client.head_object(Bucket=self.bucket, Key=self._key(key))
         except _boto_errors() as exc:
             if _code(exc) in _NOT_FOUND:
                 return None

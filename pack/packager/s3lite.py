@@ -14,6 +14,13 @@ apply unchanged. It is used only in pack's own processes in pods (see
 environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN: what
 --pass-env or a Secret gives a pod); instance, web-identity and profile credentials,
 multipart uploads and listings go through boto3.
+
+It is never worse than boto3 for a user: what it does, it does as boto3 does (path
+style for bucket names a TLS certificate cannot cover, the bucket's region learnt from
+S3's redirect, AWS_ENDPOINT_URL[_S3], AWS_CA_BUNDLE); a setting it cannot honour
+(`unsupported`: a profile or config file, FIPS or dual-stack endpoints, a proxy) leaves
+the process to boto3, and an answer it does not understand raises `LiteFallback`, on
+which S3Store repeats the call with boto3 and keeps boto3.
 """
 
 from __future__ import annotations
@@ -22,6 +29,9 @@ import datetime as dt
 import hashlib
 import hmac
 import http.client
+import os
+import re
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -47,7 +57,49 @@ class LiteReadError(Exception):
     """The body of a GET broke off midway (S3Store resumes it)."""
 
 
+class LiteFallback(Exception):
+    """S3 answered something this client does not understand (or the bucket is of a
+    kind it does not address): boto3 is to make the call instead."""
+
+
 ERRORS: tuple[type[Exception], ...] = (LiteClientError,)
+
+
+# Buckets whose name can be a host name under a wildcard certificate: no dots, lower case.
+_VIRTUAL_HOSTABLE = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
+# Error codes by which S3 says "the bucket is in another region" (as botocore reads them).
+_WRONG_REGION = {
+    "PermanentRedirect",
+    "AuthorizationHeaderMalformed",
+    "IllegalLocationConstraintException",
+}
+_REDIRECT_STATUS = {301, 302, 307}
+_TRUE = {"true", "1", "yes", "on"}
+
+
+def unsupported(
+    environ: Mapping[str, str], endpoint_url: str | None, *, home: str | None = None
+) -> str | None:
+    """Pure but for one stat: why boto3 rather than this client must serve this process
+    (a setting this client would otherwise ignore), or None when it can.
+
+    A profile or a config file can hold a region, an endpoint, an addressing style or
+    FIPS/dual-stack choices; FIPS and dual-stack endpoints are AWS host names this client
+    does not build; a proxy botocore would go through, it would not."""
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE"):
+        if environ.get(name):
+            return f"{name} is set"
+    for name in ("AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT"):
+        if environ.get(name, "").strip().lower() in _TRUE:
+            return f"{name} is set"
+    scheme = urlsplit(endpoint_from(environ, endpoint_url) or "https://").scheme or "https"
+    for name in (f"{scheme}_proxy", f"{scheme.upper()}_PROXY"):
+        if environ.get(name):
+            return f"{name} is set"
+    home = home if home is not None else environ.get("HOME")
+    if home and os.path.exists(os.path.join(home, ".aws", "config")):
+        return "~/.aws/config exists"
+    return None
 
 
 def credentials_from(environ: Mapping[str, str]) -> tuple[str, str, str | None] | None:
@@ -63,8 +115,23 @@ def region_from(environ: Mapping[str, str]) -> str:
 
 
 def endpoint_from(environ: Mapping[str, str], configured: str | None) -> str | None:
-    """pack's endpoint, else boto3's variables for one; None: AWS itself."""
-    return configured or environ.get("AWS_ENDPOINT_URL_S3") or environ.get("AWS_ENDPOINT_URL")
+    """pack's endpoint, else boto3's variables for one (unless boto3 is told to ignore
+    them); None: AWS itself."""
+    if configured:
+        return configured
+    if environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").strip().lower() in _TRUE:
+        return None
+    return environ.get("AWS_ENDPOINT_URL_S3") or environ.get("AWS_ENDPOINT_URL") or None
+
+
+def region_in(status: int, headers: Mapping[str, str], code: str, body: bytes) -> str | None:
+    """The bucket's region when S3's answer says the request went to the wrong one
+    (301/302/307, PermanentRedirect, AuthorizationHeaderMalformed: the header
+    `x-amz-bucket-region` or the error's <Region>), else None."""
+    if status not in _REDIRECT_STATUS and code not in _WRONG_REGION and status != 400:
+        return None
+    region = headers.get("x-amz-bucket-region") or _tag(body.decode("utf-8", "replace"), "Region")
+    return region or None
 
 
 def _hmac(key: bytes, text: str) -> bytes:
@@ -155,6 +222,7 @@ class LiteClient:
     light = True
     errors = ERRORS
     broken = (LiteReadError,)
+    fallback = (LiteFallback,)
 
     def __init__(
         self,
@@ -163,6 +231,7 @@ class LiteClient:
         region: str,
         endpoint_url: str | None,
         timeout: float | None = None,
+        ca_bundle: str | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -170,22 +239,42 @@ class LiteClient:
         self.region = region
         self.endpoint_url = endpoint_url
         self.timeout = timeout or 60.0
+        self.ca_bundle = ca_bundle
         self.clock = clock
         self.sleep = sleep
+        # Each bucket's region once S3 said it is not `region` (boto3 keeps the same cache).
+        self.regions: dict[str, str] = {}
+        # Set when an answer made S3Store turn to boto3: the process keeps boto3.
+        self.gave_up: str | None = None
+        self._tls: ssl.SSLContext | None = None
+
+    def region_of(self, bucket: str) -> str:
+        return self.regions.get(bucket, self.region)
 
     def address(self, bucket: str, key: str) -> tuple[str, str, str]:
         """(scheme, host, URI-encoded path): path style on a configured endpoint (moto,
-        MinIO, Ceph), virtual-hosted on AWS."""
+        MinIO, Ceph) and for bucket names with dots or capitals on AWS (a wildcard
+        certificate covers one label), else virtual-hosted on AWS, as botocore does."""
+        if ":" in bucket or bucket.endswith("--x-s3"):
+            # An access point ARN or a directory bucket (session auth): boto3's.
+            raise LiteFallback(f"bucket {bucket!r} is addressed by boto3")
         encoded = "/" + quote(key, safe="/-_.~")
+        path_style = f"/{quote(bucket, safe='')}{encoded}"
         if self.endpoint_url:
             parts = urlsplit(self.endpoint_url)
             base = parts.path.rstrip("/")
-            return (
-                parts.scheme or "https",
-                parts.netloc,
-                f"{base}/{quote(bucket, safe='')}{encoded}",
-            )
-        return "https", f"{bucket}.s3.{self.region}.amazonaws.com", encoded
+            return parts.scheme or "https", parts.netloc, f"{base}{path_style}"
+        host = f"s3.{self.region_of(bucket)}.amazonaws.com"
+        if _VIRTUAL_HOSTABLE.fullmatch(bucket):
+            return "https", f"{bucket}.{host}", encoded
+        return "https", host, path_style
+
+    def _connection(self, scheme: str, host: str) -> http.client.HTTPConnection:
+        if scheme != "https":
+            return http.client.HTTPConnection(host, timeout=self.timeout)
+        if self._tls is None:  # loading the CA certificates once, not per request
+            self._tls = ssl.create_default_context(cafile=self.ca_bundle)
+        return http.client.HTTPSConnection(host, timeout=self.timeout, context=self._tls)
 
     def _request(
         self,
@@ -197,9 +286,12 @@ class LiteClient:
         body: bytes = b"",
         stream: bool = False,
     ) -> tuple[http.client.HTTPResponse, http.client.HTTPConnection]:
-        scheme, host, path = self.address(bucket, key)
         payload = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
-        for attempt in range(1, REQUEST_ATTEMPTS + 1):
+        redirected = False
+        attempt = 0
+        while attempt < REQUEST_ATTEMPTS:
+            attempt += 1
+            scheme, host, path = self.address(bucket, key)
             signed = sign(
                 method,
                 host,
@@ -208,15 +300,12 @@ class LiteClient:
                 dict(headers or {}),
                 payload,
                 credentials=self.credentials,
-                region=self.region,
+                region=self.region_of(bucket),
                 now=self.clock(),
             )
             if body:
                 signed["content-length"] = str(len(body))
-            conn_type = (
-                http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
-            )
-            conn = conn_type(host, timeout=self.timeout)
+            conn = self._connection(scheme, host)
             try:
                 conn.request(method, path, body=body or None, headers=signed)
                 response = conn.getresponse()
@@ -236,6 +325,20 @@ class LiteClient:
                 data = b"" if method == "HEAD" else response.read()
                 conn.close()
                 code, message = _error_of(data, response.status)
+                answer = {k.lower(): v for k, v in response.getheaders()}
+                region = region_in(response.status, answer, code, data)
+                if region and region != self.region_of(bucket) and not redirected:
+                    # The bucket is elsewhere: sign for its region (and, on AWS, use its
+                    # host), once, as botocore's redirector does; not a retry attempt.
+                    self.regions[bucket] = region
+                    redirected = True
+                    attempt -= 1
+                    continue
+                if _not_understood(method, response.status, code, data):
+                    raise LiteFallback(
+                        f"{method} s3://{bucket}/{key}: S3 answered {response.status}"
+                        f" {code or '(no error code)'}"
+                    )
                 raise LiteClientError(response.status, code, message)
             if not stream:
                 response.read()
@@ -282,14 +385,26 @@ class LiteClient:
         }
 
 
+def _tag(text: str, name: str) -> str:
+    start = text.find(f"<{name}>")
+    end = text.find(f"</{name}>")
+    return text[start + len(name) + 2 : end] if start >= 0 and end > start else ""
+
+
 def _error_of(data: bytes, status: int) -> tuple[str, str]:
     """S3's XML error document's Code and Message (HEAD has none: the status)."""
     text = data.decode("utf-8", errors="replace")
+    code = _tag(text, "Code") or ("NotFound" if status == 404 else str(status))
+    return code, _tag(text, "Message")
 
-    def tag(name: str) -> str:
-        start = text.find(f"<{name}>")
-        end = text.find(f"</{name}>")
-        return text[start + len(name) + 2 : end] if start >= 0 and end > start else ""
 
-    code = tag("Code") or ("NotFound" if status == 404 else str(status))
-    return code, tag("Message")
+def _not_understood(method: str, status: int, code: str, data: bytes) -> bool:
+    """An error answer S3Store could not act on as boto3's: a redirect with no region
+    to follow, a bucket in another region reported without its region, a HEAD's 400 or
+    301 (botocore asks the bucket's region then), or a body that is no S3 error
+    document (a proxy's page, say)."""
+    if status in _REDIRECT_STATUS or code in _WRONG_REGION:
+        return True
+    if method == "HEAD":
+        return status == 400
+    return not _tag(data.decode("utf-8", errors="replace"), "Code")
