@@ -1,8 +1,9 @@
 """An execution: its id and where its artifacts live in the store.
 
 Layout under the store (one prefix per run, one per attempt):
+    <store>/files/<sha256>/<name>                     local files passed as inputs, by content
     <store>/runs/<execution-id>/inputs.pb
-    <store>/runs/<execution-id>/inputs-raw/...        files passed as inputs
+    <store>/runs/<execution-id>/inputs-raw/...        directories passed as inputs
     <store>/runs/<execution-id>/attempts/<n>/outputs.pb | errors.pb | timings.json
     <store>/runs/<execution-id>/attempts/<n>/raw/...  files and arrays the task returned
 """
@@ -56,6 +57,12 @@ class Execution:
     @property
     def inputs_url(self) -> str:
         return join_url(self.run_prefix, "inputs.pb")
+
+    @property
+    def files_prefix(self) -> str:
+        """Local files passed as inputs, named by their digest: shared by every run of
+        the store, so a file is uploaded once and always has the same URL."""
+        return join_url(self.store_url, "files")
 
     @property
     def inputs_raw_prefix(self) -> str:

@@ -332,9 +332,12 @@ def plan_bundle(
 
 
 def input_literals(task: Task, inputs: Mapping[str, Any], execution: Execution) -> LiteralMap:
-    """Python inputs as literals; local files are uploaded under the run's inputs-raw
-    prefix, stored Files pass by their URL."""
-    tctx = TypeContext(raw_output_prefix=execution.inputs_raw_prefix)
+    """Python inputs as literals; local files are uploaded by content (the store's
+    files/<sha256>/, once), local directories under the run's inputs-raw prefix, stored
+    Files pass by their URL."""
+    tctx = TypeContext(
+        raw_output_prefix=execution.inputs_raw_prefix, files_prefix=execution.files_prefix
+    )
     return default_engine().to_literal_map(dict(inputs), task.interface.inputs, tctx)
 
 

@@ -56,6 +56,12 @@ WORKFLOWS = """
         return a + b
 
 
+    @task(cache=True, cache_version="1")
+    def count_lines(data: File) -> int:
+        mark("count_lines")
+        return len(data.open().read().splitlines())
+
+
     @task
     def write(text: str) -> File:
         out = File.new("out.txt")
@@ -420,3 +426,54 @@ def test_workflow_example_runs_with_nothing_configured(pack: Any) -> None:
     again = pack("run", "--copy", "all", "-o", "json", str(wf), "main", "--folds", "3")
     caches = {c["task"]: c["cache"] for c in again.json()["children"] if c["index"] is None}
     assert caches == {"wf.prepare": "hit", "wf.summarize": None}
+
+
+def test_a_local_file_passed_in_hits_the_cache_and_is_uploaded_once(
+    pack: Any, project: Any, monkeypatch: Any, tmp_path: Path
+) -> None:
+    import hashlib
+    from urllib.parse import urlparse
+
+    from pack.runs.literals import blobs_in
+
+    wf, marks = setup(project, monkeypatch, tmp_path)
+    data = tmp_path / "rows.txt"
+    data.write_text("a\nb\nc\n")
+
+    def run() -> dict[str, Any]:
+        r = pack("run", *PASS, "-o", "json", wf, "count_lines", "--data", str(data))
+        assert r.code == 0, r.err
+        doc: dict[str, Any] = r.json()
+        return doc
+
+    def input_url(doc: dict[str, Any]) -> str:
+        (blob,) = blobs_in(read_url(f"{doc['artifacts']}/inputs.pb"))
+        return blob.uri
+
+    first = run()
+    assert first["cache"]["status"] == "miss" and first["outputs"]["o0"] == 3
+    url = input_url(first)
+    digest = hashlib.sha256(data.read_bytes()).hexdigest()
+    assert url.endswith(f"/files/{digest}/rows.txt")
+    stored = Path(urlparse(url).path)
+    stamp = (stored.stat().st_ino, stored.stat().st_mtime_ns)
+    store_root = stored.parents[2]
+
+    def uploaded() -> set[Path]:
+        # Everything a run can write for its inputs: stored files and its inputs-raw folder.
+        return {p for p in store_root.rglob("*") if p.is_file() and "files" in p.parts} | {
+            p for p in store_root.rglob("inputs-raw/**/*") if p.is_file()
+        }
+
+    before = uploaded()
+    second = run()
+    assert second["cache"]["status"] == "hit" and second["outputs"]["o0"] == 3
+    assert len(marks_of(marks, "count_lines")) == 1  # no process ran it
+    assert input_url(second) == url  # the first run's object, by the same URL
+    assert (stored.stat().st_ino, stored.stat().st_mtime_ns) == stamp  # not written again
+    assert uploaded() == before  # nothing else was uploaded either
+
+    data.write_text("a\nb\n")  # other bytes: another object, a miss
+    third = run()
+    assert third["cache"]["status"] == "miss" and third["outputs"]["o0"] == 2
+    assert input_url(third) != url and len(marks_of(marks, "count_lines")) == 2

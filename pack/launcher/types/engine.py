@@ -33,6 +33,10 @@ class TypeContext:
 
     raw_output_prefix: str | None = None
     local_dir: Path | None = None
+    # Where local files passed in are stored, each named by its digest (uploaded once,
+    # the same URL every time: a result cache keyed by it hits); None: a fresh folder
+    # under raw_output_prefix each time (what a task returns).
+    files_prefix: str | None = None
     # Check values without uploading anything: command-line input validation.
     check_only: bool = False
 

@@ -1,7 +1,9 @@
 """`pack.File` and `pack.Directory`: data that travels by reference through the store.
 
 Returned from a task, a local file is uploaded under the raw-output prefix and the
-literal carries only its URL (a `Blob`). Received by a task, a File holds the URL and
+literal carries only its URL (a `Blob`). Passed as an input, a local file is stored by
+content (`<files prefix>/<sha256>/<name>`, like bundles): uploaded once, the same URL on
+every run, checked against its digest when fetched. Received by a task, a File holds the URL and
 downloads on first use (`open()`, `.path`, `os.fspath`). A Directory is stored as its
 files plus a small manifest listing them, so any store that can get and put objects
 (no listing needed) can hold one.
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import tempfile
 from pathlib import Path, PurePosixPath
@@ -126,12 +129,29 @@ def _local_name(url: str, fallback: str) -> str:
     return name if name not in ("", ".", "..") else fallback
 
 
+# A File stored by content: `.../files/<sha256 hex>/<name>` (see upload_by_content).
+_BY_CONTENT = re.compile(r"/files/([0-9a-f]{64})/[^/]+\Z")
+
+
 def download_file(url: str, into: Path) -> Path:
-    """A stored File, fetched to `into/<its name>`."""
+    """A stored File, fetched to `into/<its name>`; one stored by content only if its
+    bytes have the digest its URL names (the store's bytes are trusted after that check,
+    as a bundle's)."""
+    from pack.digest import Digest
+    from pack.errors import StoreError
     from pack.packager.store import download_url
 
     dest = into / _local_name(url, "file")
     download_url(url, dest)
+    named = _BY_CONTENT.search(url)
+    if named:
+        got = Digest.of_file(dest).hex
+        if got != named.group(1):
+            dest.unlink()
+            raise StoreError(
+                f"{url}: its bytes have sha256 {got}, not the digest its name says; "
+                "the object was changed in the store: pass the file again from its source"
+            )
     return dest
 
 
@@ -178,8 +198,38 @@ def upload_file(path: Path, ctx: TypeContext) -> str:
 
     if not path.is_file():
         raise TypeError(f"file {str(path)!r} does not exist")
+    if ctx.files_prefix:
+        return upload_by_content(path, ctx.files_prefix)
     url = f"{offload_prefix(ctx, str(path))}/{path.name}"
     upload_file_url(url, path)
+    return url
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns, st.st_ino
+
+
+def upload_by_content(path: Path, prefix: str) -> str:
+    """`path` at `<prefix>/<sha256>/<name>`, uploaded only if the store does not hold it
+    yet (one HEAD otherwise): the same file gets the same URL on every run.
+
+    A file that changes while it is hashed and sent would leave other bytes under its
+    digest: the object this call wrote is then removed and the call fails."""
+    from pack.digest import Digest
+    from pack.errors import StoreError
+    from pack.packager.store import exists_url, split_url, upload_file_url
+
+    before = _stamp(path)
+    url = f"{prefix.rstrip('/')}/{Digest.of_file(path).hex}/{path.name}"
+    if exists_url(url):
+        return url
+    wrote = upload_file_url(url, path, if_absent=True)
+    if _stamp(path) != before:
+        if wrote:
+            store, key = split_url(url)
+            store.delete(key)
+        raise StoreError(f"file {str(path)!r} changed while it was uploaded; pass it again")
     return url
 
 

@@ -3,7 +3,8 @@
     key = sha256(versioned encoding of: the task (module.name), its interface (input and
           output names and types), its cache_version, the image it runs in (the digest
           the client pinned; the ref where there is none, e.g. the local backend), and
-          the input literals (deterministic protobuf bytes; a File by its store URL))
+          the input literals (deterministic protobuf bytes; a File by its store URL,
+          which for a local file passed in is named by its digest: same bytes, same key))
 
 The task's code is deliberately not in the key: bump `cache_version` when a change
 should invalidate old results. Entries live at `<store>/cache/<module.name>/<key>/`:

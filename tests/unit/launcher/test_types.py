@@ -190,3 +190,75 @@ def test_a_broken_entry_point_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     engine.check(list[int])  # built-in types never load plugins
     with pytest.raises(UnsupportedType, match="entry point 'broken' .*ModuleNotFoundError"):
         engine.check(complex)
+
+
+def test_a_local_file_passed_in_is_stored_by_content_once(tmp_path: Path) -> None:
+    import hashlib
+
+    store = tmp_path / "store"
+    ctx = TypeContext(
+        raw_output_prefix=(store / "runs" / "r1" / "inputs-raw").as_uri(),
+        files_prefix=(store / "files").as_uri(),
+        local_dir=tmp_path / "fetch",
+    )
+    src = tmp_path / "data.csv"
+    src.write_text("a,b\n1,2\n")
+    engine = default_engine()
+    uri = engine.to_literal(File(src), File, ctx).scalar.blob.uri
+    digest = hashlib.sha256(src.read_bytes()).hexdigest()
+    assert uri == (store / "files" / digest / "data.csv").as_uri()
+    stored = store / "files" / digest / "data.csv"
+    first = stored.stat()
+    # The same bytes from elsewhere: the same URL, and the object is not written again.
+    elsewhere = tmp_path / "copy" / "data.csv"
+    elsewhere.parent.mkdir()
+    elsewhere.write_bytes(src.read_bytes())
+    assert engine.to_literal(File(elsewhere), File, ctx).scalar.blob.uri == uri
+    assert (stored.stat().st_ino, stored.stat().st_mtime_ns) == (first.st_ino, first.st_mtime_ns)
+    assert not (store / "runs").exists()  # nothing under the run's own folder
+    # Other bytes, another URL.
+    src.write_text("a,b\n1,3\n")
+    assert engine.to_literal(File(src), File, ctx).scalar.blob.uri != uri
+    # Fetched, it is checked against the digest its name says.
+    back = engine.to_python(engine.to_literal(File(elsewhere), File, ctx), File, ctx)
+    assert back.open().read() == "a,b\n1,2\n"
+
+
+def test_a_stored_file_whose_bytes_changed_in_the_store_is_refused(tmp_path: Path) -> None:
+    from pack.errors import StoreError
+
+    store = tmp_path / "store"
+    ctx = TypeContext(files_prefix=(store / "files").as_uri(), local_dir=tmp_path / "fetch")
+    src = tmp_path / "model.bin"
+    src.write_bytes(b"weights")
+    lit = default_engine().to_literal(File(src), File, ctx)
+    stored = next((store / "files").rglob("model.bin"))
+    stored.write_bytes(b"planted")
+    f = default_engine().to_python(lit, File, ctx)
+    with pytest.raises(StoreError, match="not the digest its name says"):
+        f.open()
+    assert list((tmp_path / "fetch").rglob("model.bin")) == []  # nothing left to read
+
+
+def test_a_file_that_changes_while_it_is_uploaded_leaves_nothing_under_its_digest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pack.errors import StoreError
+    from pack.packager import store as store_mod
+
+    store = tmp_path / "store"
+    ctx = TypeContext(files_prefix=(store / "files").as_uri())
+    src = tmp_path / "log.txt"
+    src.write_text("first line\n")
+    real = store_mod.upload_file_url
+
+    def upload_then_append(url: str, path: Path, *, if_absent: bool = False) -> bool:
+        wrote = real(url, path, if_absent=if_absent)
+        with open(path, "a") as f:  # the writer of the file goes on meanwhile
+            f.write("second line\n")
+        return wrote
+
+    monkeypatch.setattr(store_mod, "upload_file_url", upload_then_append)
+    with pytest.raises(StoreError, match="changed while it was uploaded"):
+        default_engine().to_literal(File(src), File, ctx)
+    assert [p for p in (store / "files").rglob("*") if p.is_file()] == []
