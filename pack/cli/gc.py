@@ -22,7 +22,8 @@ from pack.cli.common import config_from, echo_json, local_time, output_option
 @output_option
 def command(older_than: str, delete: bool, store: str | None, output: str) -> None:
     """Delete runs (with their logs, decks, outputs and children) older than AGE, and
-    bundles and image-record entries no kept run refers to. A dry run by default."""
+    bundles, stored input files and image-record entries no kept run refers to. A dry
+    run by default."""
     from pack.gc.collect import apply_plan, plan_gc
     from pack.gc.plan import parse_age
     from pack.imagespec.record import ImageRecord
@@ -57,6 +58,7 @@ def command(older_than: str, delete: bool, store: str | None, output: str) -> No
         reasons[why] = reasons.get(why, 0) + 1
     kept_text = ", ".join(f"{n} {why}" for why, n in sorted(reasons.items())) or "none"
     click.echo(f"  bundles: {verb} {len(plan.bundles)}; kept: {kept_text}")
+    click.echo(f"  stored files: {verb} {len(plan.files)}; kept {len(plan.files_kept)}")
     click.echo(f"  image records: {verb} {len(plan.image_refs)} entries")
     click.echo(f"  cache dir: {verb} {len(plan.cache_dirs)} run folders")
     if not delete:

@@ -3,8 +3,8 @@
 Deleting goes in an order that never leaves a visible half: first what makes a
 run visible (its index entry, then its record), then the rest of its folder, so an
 interrupted gc leaves record-less folders that the next gc collects by the time in
-their ids. Just before bundles are deleted the index is read again, so a run that
-started meanwhile keeps its bundle.
+their ids. Just before bundles and stored files are deleted the index is read again, so
+a run that started meanwhile keeps its bundle and the files its inputs name.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pack.gc.plan import (
     RunEntry,
     bundles_to_delete,
     decide_runs,
+    files_to_delete,
     image_entries_to_delete,
     keep_referenced,
 )
@@ -30,6 +31,7 @@ from pack.runs.runstore import RunStore
 
 THREADS = 8
 BUNDLES = "bundles/"
+FILES = "files/"  # local Files passed in, by content (pack.launcher.types.files)
 
 
 @dataclass
@@ -42,6 +44,8 @@ class GcPlan:
     index_keys: list[str]
     bundles: list[str]
     bundles_kept: dict[str, str]
+    files: list[str]
+    files_kept: dict[str, str]
     image_refs: list[str]
     cache_dirs: list[Path]
     done: dict[str, int] = field(default_factory=dict)
@@ -79,6 +83,7 @@ class GcPlan:
             "run_objects": self.run_objects,
             "index_entries": len(self.index_keys),
             "bundles": {"delete": self.bundles, "keep": self.bundles_kept},
+            "files": {"delete": self.files, "keep": self.files_kept},
             "image_records": self.image_refs,
             "cache_dirs": [str(p) for p in self.cache_dirs],
             "deleted": self.done,
@@ -117,20 +122,23 @@ def _run_folders(runs: RunStore) -> dict[str, RunEntry]:
         }
 
 
-def _referenced_runs(runs: RunStore, run_id: str) -> set[str]:
-    """The runs whose folders the inputs of `run_id` name (Files passed on by URL)."""
+def _referenced(runs: RunStore, run_id: str) -> tuple[set[str], set[str]]:
+    """What the inputs of `run_id` name: (the runs whose folders hold Files passed on by
+    URL, the keys of files stored by content)."""
     from pack.runs.literals import blobs_in
 
     try:
         data = runs.store.get_bytes(keys.inputs_key(run_id))
     except StoreError:
-        return set()
-    prefix = f"{runs.url}/{keys.RUNS}/"
-    found = set()
+        return set(), set()
+    run_prefix, files_prefix = f"{runs.url}/{keys.RUNS}/", f"{runs.url}/"
+    found, files = set(), set()
     for blob in blobs_in(data):
-        if blob.uri.startswith(prefix):
-            found.add(blob.uri[len(prefix) :].split("/")[0])
-    return found - {run_id}
+        if blob.uri.startswith(run_prefix):
+            found.add(blob.uri[len(run_prefix) :].split("/")[0])
+        elif blob.uri.startswith(files_prefix + FILES):
+            files.add(blob.uri[len(files_prefix) :])
+    return found - {run_id}, files
 
 
 def plan_gc(
@@ -146,17 +154,22 @@ def plan_gc(
     cutoff = now - older_than
     folders = _run_folders(runs)
     decision = decide_runs(folders, cutoff=cutoff)
-    if decision.expired:
+    file_keys = list(runs.store.list_keys(FILES))
+    with ThreadPoolExecutor(THREADS) as pool:
+        files_written = dict(zip(file_keys, pool.map(runs.store.modified, file_keys), strict=True))
+    old_files = any(w is None or w < cutoff for w in files_written.values())
+    inputs_of: dict[str, tuple[set[str], set[str]]] = {}
+    if decision.expired or old_files:
         # Kept runs whose inputs point into an expired run keep it (and so on, in turn).
         pending = list(decision.kept)
         while pending:
             with ThreadPoolExecutor(THREADS) as pool:
-                refs = dict(
-                    zip(
-                        pending, pool.map(lambda r: _referenced_runs(runs, r), pending), strict=True
-                    )
+                inputs_of.update(
+                    zip(pending, pool.map(lambda r: _referenced(runs, r), pending), strict=True)
                 )
-            pending = keep_referenced(decision, refs, folders)
+            pending = keep_referenced(decision, {r: inputs_of[r][0] for r in pending}, folders)
+    named = {key for r in decision.kept if r in inputs_of for key in inputs_of[r][1]}
+    files, files_kept = files_to_delete(files_written, named, cutoff=cutoff)
     index_keys = []
     for key in runs.store.list_keys(keys.INDEX):
         run_id = keys.run_id_of(key)
@@ -192,6 +205,8 @@ def plan_gc(
         index_keys=index_keys,
         bundles=bundles,
         bundles_kept=bundles_kept,
+        files=files,
+        files_kept=files_kept,
         image_refs=image_refs,
         cache_dirs=cache_dirs,
     )
@@ -202,9 +217,11 @@ def _delete_all(runs: RunStore, doomed: list[str]) -> None:
         list(pool.map(runs.store.delete, doomed))
 
 
-def _started_since(runs: RunStore, since: float) -> set[str]:
-    """Bundles of runs listed in the index since `since` (newest first, so it stops early)."""
+def _started_since(runs: RunStore, since: float) -> tuple[set[str], set[str]]:
+    """The bundles of the runs listed in the index since `since` and the stored files
+    their inputs name (newest first, so it stops early)."""
     digests: set[str] = set()
+    files: set[str] = set()
     for key in runs.store.list_keys(keys.INDEX):
         when = keys.index_time(key)
         if when is None or when < since:
@@ -218,7 +235,8 @@ def _started_since(runs: RunStore, since: float) -> set[str]:
             continue
         if record.bundle_digest:
             digests.add(record.bundle_digest)
-    return digests
+        files |= _referenced(runs, run_id)[1]
+    return digests, files
 
 
 def apply_plan(plan: GcPlan, runs: RunStore, *, image_record: Any = None) -> GcPlan:
@@ -232,9 +250,11 @@ def apply_plan(plan: GcPlan, runs: RunStore, *, image_record: Any = None) -> GcP
     rest = [k for r in expired for k in plan.runs[r].keys if k != keys.record_key(r)]
     _delete_all(runs, rest)
     # A run may have started (and reused an old bundle) while this gc ran: keep its bundle.
-    fresh = _started_since(runs, plan.now - 60)
+    fresh, fresh_files = _started_since(runs, plan.now - 60)
     bundles = [b for b in plan.bundles if bundle_digest_of(b) not in fresh]
     _delete_all(runs, bundles)
+    files = [f for f in plan.files if f not in fresh_files]
+    _delete_all(runs, files)
     if image_record is not None:
         for ref in plan.image_refs:
             image_record.forget(ref)
@@ -245,6 +265,7 @@ def apply_plan(plan: GcPlan, runs: RunStore, *, image_record: Any = None) -> GcP
         "run_objects": len(rest) + len(records),
         "index_entries": len(plan.index_keys),
         "bundles": len(bundles),
+        "files": len(files),
         "image_records": len(plan.image_refs) if image_record is not None else 0,
         "cache_dirs": len(plan.cache_dirs),
     }

@@ -5,7 +5,10 @@ before the cutoff; a run still going is never collected. Children go with the ro
 of their tree and never alone. A run is kept, whatever its age, when a kept run's
 inputs name a file in it (a File passed on by URL). A bundle goes when no kept run
 was made from it and it was written before the cutoff (a bundle uploaded by
-`pack package` for a run about to start is younger than any sensible cutoff).
+`pack package` for a run about to start is younger than any sensible cutoff). A file
+stored by content (`files/<sha256>/<name>`, a local File passed in) goes when no kept
+run's inputs name it and it was written before the cutoff: a run that reused it, however
+old it is, keeps it.
 """
 
 from __future__ import annotations
@@ -156,3 +159,24 @@ def image_entries_to_delete(
         if confirmed < cutoff and not named:
             out.append(ref)
     return out
+
+
+_FILE_KEY = re.compile(r"files/[0-9a-f]{64}/[^/]+")
+
+
+def files_to_delete(
+    files: Mapping[str, float | None], referenced: set[str], *, cutoff: float
+) -> tuple[list[str], dict[str, str]]:
+    """(keys to delete, kept key -> why) for the files stored by content (key -> when
+    written); `referenced`: the keys kept runs' inputs name."""
+    delete, kept = [], {}
+    for key, written in sorted(files.items()):
+        if _FILE_KEY.fullmatch(key) is None:
+            kept[key] = "not a file name pack writes"
+        elif key in referenced:
+            kept[key] = "a kept run's inputs name it"
+        elif written is None or written >= cutoff:
+            kept[key] = "newer than the cutoff"
+        else:
+            delete.append(key)
+    return delete, kept

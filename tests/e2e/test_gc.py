@@ -174,3 +174,41 @@ def test_a_detached_run_that_ended_unseen_is_collected(pack: Any, tmp_path: Path
     assert runs.get("rgcdetached").status == "running"  # the dry run wrote nothing
     # Settled by when its outputs.pb was written, not when gc noticed.
     assert [r["id"] for r in dry["runs"]["delete"]] == ["rgcdetached"]
+
+
+def test_a_stored_input_file_goes_with_the_last_run_that_names_it(
+    pack: Any, project: Any, tmp_path: Path
+) -> None:
+    store_dir = tmp_path / "store"
+    store = store_dir.as_uri()
+    wf = str(project({"wf.py": V1.format(version=1)}) / "wf.py")
+    reused, dropped = tmp_path / "reused.txt", tmp_path / "dropped.txt"
+    reused.write_text("kept\n")
+    dropped.write_text("gone\n")
+
+    def run(path: Path) -> dict[str, Any]:
+        r = pack("run", "--store", store, "-o", "json", wf, "read_file", "--f", str(path))
+        assert r.code == 0, r.err
+        return r.json()  # type: ignore[no-any-return]
+
+    old_runs = [run(reused), run(dropped)]
+    runs = RunStore.open(store)
+    for doc in old_runs:
+        age(runs, doc["execution_id"], 30)
+    stored = {p.name: p for p in (store_dir / "files").rglob("*.txt")}
+    month_ago = time.time() - 30 * DAY
+    for path in stored.values():
+        os.utime(path, (month_ago, month_ago))
+    # A new run of the same bytes reuses the old object (it is not written again) ...
+    new = run(reused)
+    assert new["outputs"]["o0"] == "KEPT\n"
+    assert stored["reused.txt"].stat().st_mtime < time.time() - 29 * DAY
+    # ... and so keeps it, however old it is; the file only old runs named goes.
+    plan = pack("gc", "--older-than", "7d", "--store", store, "-o", "json").json()
+    key = {name: path.relative_to(store_dir).as_posix() for name, path in stored.items()}
+    assert plan["files"]["delete"] == [key["dropped.txt"]]
+    assert plan["files"]["keep"] == {key["reused.txt"]: "a kept run's inputs name it"}
+    done = pack("gc", "--older-than", "7d", "--store", store, "--delete", "-o", "json")
+    assert done.code == 0 and done.json()["deleted"]["files"] == 1, done.err
+    assert stored["reused.txt"].is_file() and not stored["dropped.txt"].exists()
+    assert run(reused)["outputs"]["o0"] == "KEPT\n"

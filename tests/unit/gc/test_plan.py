@@ -127,3 +127,22 @@ def test_image_entries_named_by_kept_runs_stay() -> None:
     }
     kept_images = {"reg/b@sha256:bbb", "reg/c:1"}
     assert image_entries_to_delete(entries, kept_images, cutoff=CUTOFF) == ["reg/a:1"]
+
+
+def test_stored_files_go_when_old_and_named_by_no_kept_run() -> None:
+    from pack.gc.plan import files_to_delete
+
+    a, b, c = ("a" * 64, "b" * 64, "c" * 64)
+    files = {
+        f"files/{a}/data.csv": NOW - 30 * DAY,  # old, named by nobody
+        f"files/{b}/data.csv": NOW - 30 * DAY,  # old, but a kept run reused it
+        f"files/{c}/x.bin": NOW - 1 * DAY,
+        "files/notes.txt": NOW - 30 * DAY,
+    }
+    delete, kept = files_to_delete(files, {f"files/{b}/data.csv"}, cutoff=CUTOFF)
+    assert delete == [f"files/{a}/data.csv"]
+    assert kept == {
+        f"files/{b}/data.csv": "a kept run's inputs name it",
+        f"files/{c}/x.bin": "newer than the cutoff",
+        "files/notes.txt": "not a file name pack writes",
+    }
