@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -19,7 +18,7 @@ _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
 
 def _create_temp(folder: Path, name: str) -> tuple[int, str]:
     for _ in range(100):
-        tmp = str(folder / f".{name}.{secrets.token_hex(6)}.tmp")
+        tmp = str(folder / f".{name}.{os.urandom(6).hex()}.tmp")
         try:
             return os.open(tmp, _CREATE, 0o666), tmp
         except FileExistsError:

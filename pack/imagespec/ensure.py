@@ -30,7 +30,6 @@ from pack.imagespec.record import ImageRecord
 from pack.imagespec.ref import ImageRef
 from pack.imagespec.registry import DEFAULT_TIMEOUT, HttpTransport, RegistryClient
 from pack.imagespec.spec import BUILDERS, ImageSpec
-from pack.scratch import scratch_dir
 
 if TYPE_CHECKING:
     from pack.config import Config
@@ -204,6 +203,8 @@ class ImageEnsurer:
         cache_ref = None
         if self.options.build_cache:
             cache_ref = build_cache_ref(self.options.build_cache, resolved.name)
+        from pack.scratch import scratch_dir  # a build only: a reused image needs no scratch
+
         with scratch_dir("pack-wheel-") as scratch:
             context = dict(df.context_files(resolved))
             if df.needs_runtime_wheel(resolved):

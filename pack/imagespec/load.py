@@ -18,7 +18,6 @@ from pathlib import Path
 
 from pack.errors import PackError, SpecError
 from pack.imagespec.spec import ImageSpec
-from pack.tracebacks import describe, innermost_in, raised_at
 
 _UNKNOWN = re.compile(r"ImageSpec\.__init__\(\) got an unexpected keyword argument '(\w+)'")
 _MISSING = re.compile(r"ImageSpec\.__init__\(\) missing \d+ required positional argument")
@@ -45,6 +44,8 @@ def load_specs(path: str | Path) -> dict[str, ImageSpec]:
     try:
         spec.loader.exec_module(module)
     except (Exception, SystemExit) as exc:  # any failure of user code becomes one line
+        from pack.tracebacks import innermost_in, raised_at  # only on failure
+
         what, hint = (
             (exc.message, exc.hint) if isinstance(exc, PackError) else (_describe(exc), None)
         )
@@ -83,4 +84,6 @@ def _describe(exc: BaseException) -> str:
             return "ImageSpec: missing required field 'name'"
     if isinstance(exc, SystemExit):
         return f"spec file called exit({exc.code!r})"
+    from pack.tracebacks import describe
+
     return describe(exc)

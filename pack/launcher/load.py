@@ -16,7 +16,6 @@ from typing import Any
 
 from pack.errors import PackError, TaskError, UsageError
 from pack.launcher.task import Task
-from pack.tracebacks import describe, innermost_in, raised_at
 
 
 @dataclass(frozen=True)
@@ -54,6 +53,8 @@ def import_source(source: TaskSource) -> Any:
     try:
         return importlib.import_module(source.module)
     except (Exception, SystemExit) as exc:  # any failure of the user's code: one line
+        from pack.tracebacks import describe, innermost_in, raised_at  # only on failure
+
         line = innermost_in(exc, source.file)
         at = f"{source.file}:{line}" if line else str(source.file)
         where = raised_at(exc, source.file, source.root)
