@@ -137,6 +137,17 @@ WORKFLOWS = """
         return square(x=x) + 1
 
 
+    @task(env={"WHO": "task"})
+    def who() -> str:
+        return os.environ.get("WHO", "unset")
+
+
+    @workflow(env={"WHO": "workflow"})
+    def whose() -> str:
+        # Its body sees its own env, as its pod would; the task it calls sees the task's.
+        return os.environ.get("WHO", "unset") + "/" + who()
+
+
     @task
     def timeout_seen() -> str:
         return os.environ.get("PACK_NETWORK_TIMEOUT", "unset")
@@ -385,6 +396,19 @@ def test_the_tree_of_a_task_that_calls_tasks_in_status_and_the_console(
     shown = re.findall(r'data-child="([a-z0-9]+)"', children)
     assert shown == [first, calls[0]["children"][0]["id"], second, calls[1]["children"][0]["id"]]
     assert "4 succeeded" in page
+
+
+def test_an_attached_workflows_body_sees_its_env(
+    pack: Any, project: Any, monkeypatch: Any, tmp_path: Path
+) -> None:
+    import os
+
+    wf, _ = setup(project, monkeypatch, tmp_path)
+    monkeypatch.delenv("WHO", raising=False)
+    r = pack("run", *PASS, "-o", "json", wf, "whose")
+    assert r.code == 0, r.err
+    assert r.json()["outputs"]["o0"] == "workflow/task"
+    assert "WHO" not in os.environ  # the client's own environment is as it was
 
 
 def test_network_timeout_reaches_the_tasks_a_task_calls(

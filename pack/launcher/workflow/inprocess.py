@@ -12,10 +12,12 @@ reports DeadlineExceeded.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from pack.errors import LaunchError
@@ -28,12 +30,19 @@ if TYPE_CHECKING:
 
 class InProcessBackend(Backend):
     def __init__(
-        self, make_driver: Callable[[str], Driver], environ: Mapping[str, str], *, name: str
+        self,
+        make_driver: Callable[[str], Driver],
+        environ: Mapping[str, str],
+        *,
+        name: str,
+        body_env: Mapping[str, str] | None = None,
     ) -> None:
         # The children's backend: the run's record names where the work ran.
         self.name = name
         self.make_driver = make_driver
         self.environ = environ
+        # The workflow's own env=: its body reads os.environ, as it would in its pod.
+        self.body_env = dict(body_env or {})
         self.driver: Driver | None = None  # the last attempt's, once built
 
     def run(self, pod: Any, execution: Execution) -> AttemptResult:
@@ -70,7 +79,7 @@ class InProcessBackend(Backend):
             if timer is not None:
                 timer.daemon = True
                 timer.start()
-            with driving(lambda: self._driver(execution.id)):
+            with driving(lambda: self._driver(execution.id)), _environ(self.body_env):
                 code = execute_status(argv, env, echo=shown.append)
             for text in shown:  # the body's traceback, as a pod's log would show it
                 sys.stderr.write(text)
@@ -114,3 +123,21 @@ class InProcessBackend(Backend):
     def _driver(self, parent: str) -> Driver:
         self.driver = self.make_driver(parent)
         return self.driver
+
+
+@contextmanager
+def _environ(values: Mapping[str, str]) -> Iterator[None]:
+    """`values` in os.environ inside the block, the variables as they were after it.
+    Children never see them: the local backend took its base environment when it was
+    opened, and the driver hands on --pass-env values from the client's environment as
+    it was when the run began (Launch keeps a copy)."""
+    old = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in old.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

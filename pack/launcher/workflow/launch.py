@@ -47,7 +47,8 @@ class Launch:
 
         self.task = task
         self.config = config
-        self.environ = environ
+        # As the run began: an attached workflow's body may change os.environ (its env=).
+        self.environ = dict(environ)
         self.backend = backend
         self.images = images
         self.pass_env = tuple(pass_env)
@@ -107,7 +108,10 @@ class Launch:
             from pack.launcher.workflow.inprocess import InProcessBackend
 
             driver = InProcessBackend(
-                lambda parent: self.driver(spec, parent), self.environ, name=self.backend.name
+                lambda parent: self.driver(spec, parent),
+                self.environ,
+                name=self.backend.name,
+                body_env=self.task.env,
             )
             return driver, options
         return self.backend, options
