@@ -203,7 +203,7 @@ def command(
                 on_attempt=lambda a, e: _report_attempt(a, e, task.retries + 1),
                 log_capture=capture,
                 # An attached workflow drives from here: its own image is never pulled.
-                prepare_image=None if launch.in_process else images.resolve,
+                prepare_image=None if launch.in_process else images.prepare_image,
                 on_launch=launch.on_launch,
                 cache=StoreCache(config.store_url, cache_mode),
                 **remote,

@@ -12,7 +12,7 @@ only the standard library at the top, so a task that calls no tasks pays nothing
     binding     call arguments -> named inputs; map_task elements (zip / broadcast)
     map_task    map_task(t, concurrency=, min_success_ratio=)
     cache       result cache keys and entries in the store
-    images      every task's image resolved by the client before a driver starts
+    images      every task's image prepared by the client before a driver starts
     inprocess   the driver of an attached workflow, run in the client's process
     tree        the children a driver started, recorded beside the parent run
     shell       ShellTask

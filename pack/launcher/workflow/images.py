@@ -1,7 +1,7 @@
-"""Every task's image, resolved by the client before any driver starts.
+"""Every task's image, prepared by the client before any driver starts.
 
 A driver never builds: the client finds the tasks of the modules it loaded from the
-project (a module-level task, or the task of a module-level map_task), resolves
+project (a module-level task, or the task of a module-level map_task), prepares
 each distinct image once (built or reused and pinned by digest on remote backends;
 named only, on the local backend, which runs this machine's Python), and hands
 the driver the refs by task name.
@@ -47,19 +47,19 @@ Prepare = Callable[["ImageChoice"], "tuple[ImageChoice, dict[str, Any]]"]
 
 
 class ImageTable:
-    """Images resolved once per distinct ref; `prepare` is the remote backends' build
-    or reuse (None: local, the ref is only a name)."""
+    """The run pipeline's prepare_image, once per distinct ref: `prepare` is the remote
+    backends' build or reuse (None: local, the ref is only a name)."""
 
     def __init__(self, config: Config, prepare: Prepare | None) -> None:
         self.config = config
-        self.prepare = prepare
+        self._prepare = prepare
         self._by_ref: dict[str, tuple[ImageChoice, dict[str, Any]]] = {}
 
-    def resolve(self, choice: ImageChoice) -> tuple[ImageChoice, dict[str, Any]]:
+    def prepare_image(self, choice: ImageChoice) -> tuple[ImageChoice, dict[str, Any]]:
         """`choice` built/reused and pinned (remote), once per ref."""
         done = self._by_ref.get(choice.ref)
         if done is None:
-            done = self.prepare(choice) if self.prepare is not None else (choice, {})
+            done = self._prepare(choice) if self._prepare is not None else (choice, {})
             self._by_ref[choice.ref] = done
         return done
 
@@ -68,7 +68,7 @@ class ImageTable:
 
         out: dict[str, ImagePin] = {}
         for task in tasks:
-            pinned, _ = self.resolve(image_for(task.image, self.config))
+            pinned, _ = self.prepare_image(image_for(task.image, self.config))
             digest = None if pinned.spec_digest is None else str(pinned.spec_digest)
             out[task.qualified_name] = ImagePin(pinned.ref, digest)
         return out

@@ -1,7 +1,7 @@
 """What the client decides before a run whose tasks may call tasks starts anything.
 
 Every run goes through here (any task may call tasks, not only a @workflow):
-the images of the loaded modules' tasks are resolved, and once the bundle is
+the images of the loaded modules' tasks are prepared, and once the bundle is
 published (`on_launch`, called by the run pipeline) the driver spec is written to
 the store and named in the root pod's env. An attached @workflow then runs its
 driver in this process (InProcessBackend); a detached one, or a task, runs in its
