@@ -22,7 +22,7 @@ _WRITE_BUFFER = 256 * 1024
 
 
 @dataclass(frozen=True)
-class Blob:
+class WrittenLayer:
     """A written layer: the gzip file and the digests a manifest and a config need."""
 
     path: Path
@@ -116,7 +116,7 @@ def write_layer(
     mtime: int,
     pool: ThreadPoolExecutor | None,
     workers: int,
-) -> Blob:
+) -> WrittenLayer:
     """Write the layer blob into `folder` as `<hex>.tar.gz` (a scratch file, then rename:
     one a killed build left is swept by the next, pack.scratch)."""
     with scratch_file(folder, ".layer-", ".tmp") as (fd, tmp):
@@ -131,4 +131,4 @@ def write_layer(
             gz.close()
         final = folder / f"{gz.digest.split(':', 1)[1]}.tar.gz"
         os.replace(tmp, final)
-    return Blob(final, gz.digest, gz.size, gz.diff_id)
+    return WrittenLayer(final, gz.digest, gz.size, gz.diff_id)
