@@ -14,7 +14,7 @@ old it is, keeps it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from pack.errors import UsageError
@@ -128,22 +128,44 @@ def bundle_digest_of(key: str) -> str | None:
     return f"sha256:{hexpart}" if re.fullmatch(r"[0-9a-f]{64}", hexpart) else None
 
 
-def bundles_to_delete(
-    bundles: Mapping[str, float | None], kept_digests: set[str], *, cutoff: float
+def _old_and_unnamed(
+    written: Mapping[str, float | None],
+    name_of: Callable[[str], str | None],
+    named: set[str],
+    *,
+    cutoff: float,
+    what: str,
+    why_named: str,
 ) -> tuple[list[str], dict[str, str]]:
-    """(keys to delete, kept key -> why) for `bundles` (key -> when written)."""
+    """(keys to delete, kept key -> why) among objects (key -> when written) that pack
+    names by content: one goes when written before the cutoff and not `named` by a kept
+    run (`name_of`: how runs name a key; None for a key pack does not write)."""
     delete, kept = [], {}
-    for key, written in sorted(bundles.items()):
-        digest = bundle_digest_of(key)
-        if digest is None:
-            kept[key] = "not a bundle name pack writes"
-        elif digest in kept_digests:
-            kept[key] = "a kept run was made from it"
-        elif written is None or written >= cutoff:
+    for key, when in sorted(written.items()):
+        name = name_of(key)
+        if name is None:
+            kept[key] = f"not a {what} name pack writes"
+        elif name in named:
+            kept[key] = why_named
+        elif when is None or when >= cutoff:
             kept[key] = "newer than the cutoff"
         else:
             delete.append(key)
     return delete, kept
+
+
+def bundles_to_delete(
+    bundles: Mapping[str, float | None], kept_digests: set[str], *, cutoff: float
+) -> tuple[list[str], dict[str, str]]:
+    """(keys to delete, kept key -> why) for `bundles` (key -> when written)."""
+    return _old_and_unnamed(
+        bundles,
+        bundle_digest_of,
+        kept_digests,
+        cutoff=cutoff,
+        what="bundle",
+        why_named="a kept run was made from it",
+    )
 
 
 def image_entries_to_delete(
@@ -169,14 +191,11 @@ def files_to_delete(
 ) -> tuple[list[str], dict[str, str]]:
     """(keys to delete, kept key -> why) for the files stored by content (key -> when
     written); `referenced`: the keys kept runs' inputs name."""
-    delete, kept = [], {}
-    for key, written in sorted(files.items()):
-        if _FILE_KEY.fullmatch(key) is None:
-            kept[key] = "not a file name pack writes"
-        elif key in referenced:
-            kept[key] = "a kept run's inputs name it"
-        elif written is None or written >= cutoff:
-            kept[key] = "newer than the cutoff"
-        else:
-            delete.append(key)
-    return delete, kept
+    return _old_and_unnamed(
+        files,
+        lambda key: key if _FILE_KEY.fullmatch(key) else None,
+        referenced,
+        cutoff=cutoff,
+        what="file",
+        why_named="a kept run's inputs name it",
+    )
