@@ -323,8 +323,10 @@ class S3Store:
         streams: a connection that breaks, stalls or closes early mid-body would fail the
         read. The read resumes instead from the byte it reached (`Range`), of the same
         object (`If-Match` its first ETag: one that changed meanwhile is not spliced),
-        up to READ_ATTEMPTS times. Refused on the announced size before `sink` sees a
-        byte (ObjectTooLarge), and while streaming if more comes than was announced.
+        up to READ_ATTEMPTS times; a server that ignores `Range` and sends the whole
+        object again has the bytes `sink` already got skipped. Refused on the announced
+        size before `sink` sees a byte (ObjectTooLarge), and while streaming if more
+        comes than was announced.
         """
         url, full = self.url(key), self._key(key)
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": full}
@@ -333,6 +335,8 @@ class S3Store:
             answer = self._call("get_object", **args)
             broken = getattr(self.client, "broken", None) or _broken_body_errors()
             body = answer["Body"]
+            resumed_at = str(answer.get("ContentRange") or "").startswith(f"bytes {offset}-")
+            skip = offset if "Range" in args and not resumed_at else 0
             try:
                 if "IfMatch" not in args:
                     check_size(url, int(answer.get("ContentLength") or 0), max_bytes)
@@ -342,6 +346,12 @@ class S3Store:
                     chunk = body.read(1 << 20)
                     if not chunk:
                         return
+                    if skip:
+                        cut = min(skip, len(chunk))
+                        skip -= cut
+                        chunk = chunk[cut:]
+                        if not chunk:
+                            continue
                     offset += len(chunk)
                     check_size(url, offset, max_bytes)
                     sink(chunk)

@@ -381,6 +381,7 @@ class LiteClient:
         return {
             "Body": _Body(conn, response),
             "ContentLength": int(response.getheader("Content-Length") or 0),
+            "ContentRange": response.getheader("Content-Range"),
             "ETag": response.getheader("ETag"),
         }
 
