@@ -9,18 +9,29 @@ Inside each group a wheel of BIG bytes or more gets a layer of its own (numpy, p
 botocore, uv), and so does pack itself (it changes with every pack source change): a
 version change of one of them re-uploads that layer only, and the small ones of a group
 share one layer, cheap to re-upload whole.
+
+A group also names the subtrees it ships without bytecode (`uncompiled`): those of
+`RUNTIME_UNIMPORTED` whose distribution is in the image for the pack runtime alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from pack.imagespec.builders.oci.resolve import Pin, Resolution
+from pack.imagespec.builders.oci.resolve import ROOT, Pin, Resolution
 
 BIG = 2 << 20
 VENV, RUNTIME, PACKAGES = "venv", "runtime", "packages"
 RUNTIME_ROOT = "pack"
+# Import paths (site-packages relative) of runtime dependencies that nothing of pack ever
+# imports, in a pod or on a laptop (tests/unit/oci/test_uncompiled.py checks it). When the
+# spec does not want the distribution itself, they ship as sources without bytecode: a
+# task that imports one compiles it then, as it would from an image built without
+# bytecode. kubernetes/aio, the asyncio client (pack uses the synchronous one), is 40 of
+# kubernetes' 74 MB of sources: compiling it was ~6 s of CPU in every cold build
+# (the oci phase table of benchmarks/bench_oci.py).
+RUNTIME_UNIMPORTED: Mapping[str, tuple[str, ...]] = {"kubernetes": ("kubernetes/aio/",)}
 
 
 @dataclass(frozen=True)
@@ -28,6 +39,7 @@ class Group:
     kind: str  # VENV | RUNTIME | PACKAGES
     pins: tuple[Pin, ...]
     alone: bool = False  # one big wheel
+    uncompiled: tuple[str, ...] = ()  # site-packages relative prefixes shipped without .pyc
 
     def describe(self) -> str:
         if self.alone or len(self.pins) == 1:
@@ -51,17 +63,45 @@ def pin_size(pin: Pin) -> int:
     return 0
 
 
-def _split(kind: str, pins: Iterable[Pin], *, big: int, keep_small: bool) -> list[Group]:
+def _split(
+    kind: str,
+    pins: Iterable[Pin],
+    *,
+    big: int,
+    keep_small: bool,
+    uncompiled: Mapping[str, tuple[str, ...]] | None = None,
+) -> list[Group]:
     ordered = sorted(pins, key=lambda p: p.name)
+    skip = uncompiled or {}
 
     def by_itself(pin: Pin) -> bool:
         # The runtime changes with every pack source change: never rebuild its deps for it.
         return pin_size(pin) >= big or pin.name == RUNTIME_ROOT
 
+    def group(pins: tuple[Pin, ...], alone: bool = False) -> Group:
+        prefixes = tuple(sorted(x for p in pins for x in skip.get(p.name, ())))
+        return Group(kind, pins, alone, prefixes)
+
     small = tuple(p for p in ordered if not by_itself(p))
-    alone = [Group(kind, (p,), alone=True) for p in ordered if by_itself(p)]
-    head = [Group(kind, small)] if small or keep_small else []
+    alone = [group((p,), alone=True) for p in ordered if by_itself(p)]
+    head = [group(small)] if small or keep_small else []
     return head + alone
+
+
+def runtime_only_unimported(
+    resolution: Resolution, runtime_names: set[str]
+) -> dict[str, tuple[str, ...]]:
+    """`RUNTIME_UNIMPORTED` entries of distributions only the pack runtime requires (pure).
+
+    One the spec asks for, or one a spec package depends on, is compiled whole: its user
+    may import any of it.
+    """
+    out: dict[str, tuple[str, ...]] = {}
+    for name, prefixes in RUNTIME_UNIMPORTED.items():
+        parents = resolution.parents.get(name)
+        if name in runtime_names and parents and ROOT not in parents and parents <= runtime_names:
+            out[name] = prefixes
+    return out
 
 
 def layer_groups(
@@ -83,7 +123,11 @@ def layer_groups(
         groups += _split(VENV, tool_pins, big=big, keep_small=True)
     rest = [p for p in install if p.name not in tool_names]
     groups += _split(
-        RUNTIME, (p for p in rest if p.name in runtime_names), big=big, keep_small=False
+        RUNTIME,
+        (p for p in rest if p.name in runtime_names),
+        big=big,
+        keep_small=False,
+        uncompiled=runtime_only_unimported(resolution, runtime_names),
     )
     groups += _split(
         PACKAGES, (p for p in rest if p.name not in runtime_names), big=big, keep_small=False

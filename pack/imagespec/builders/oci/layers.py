@@ -47,18 +47,25 @@ def with_parents(entries: Iterable[tar.Entry], floor: str) -> list[tar.Entry]:
 
 
 def wheel_entries(
-    wheels: Sequence[Path], layout: VenvLayout, compiler: Compiler | None, mtime: int
+    wheels: Sequence[Path],
+    layout: VenvLayout,
+    compiler: Compiler | None,
+    mtime: int,
+    *,
+    uncompiled: Sequence[str] = (),
 ) -> list[tar.Entry]:
-    """Every wheel installed into the venv, plus bytecode when a compiler is available."""
+    """Every wheel installed into the venv, plus bytecode when a compiler is available
+    for every module but those under an `uncompiled` prefix (site-packages relative)."""
     entries: dict[str, tar.Entry] = {}
     sources: list[tuple[str, bytes]] = []
+    skipped = tuple(f"{layout.site_packages}/{prefix}" for prefix in uncompiled)
     for path in wheels:
         done = install(path, layout)
         for entry in done.entries:
             # Two distributions shipping one file (old-style namespace __init__.py): the
             # first in name order stays, as a fixed rule; overlay order decides across layers.
             entries.setdefault(entry.path, entry)
-        sources.extend(done.sources)
+        sources.extend(s for s in done.sources if not s[0].startswith(skipped))
     if compiler is not None:
         compiled = compiler.compile(sources, mtime)
         for source, pyc in compiled.items():

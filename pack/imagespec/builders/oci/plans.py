@@ -47,12 +47,19 @@ def wheel_plan(
             "layout": [layout.root, layout.python_version, layout.interpreter],
             "mtime": mtime,
             "bytecode": layout.cache_tag if compiler is not None else None,
+            "uncompiled": list(group.uncompiled),
             "wheels": [[p.name, p.version, p.artifact.sha256] for p in group.pins],
         }
     )
 
     def entries(paths: Mapping[str, Path]) -> list[tar.Entry]:
-        out = wheel_entries([paths[p.name] for p in group.pins], layout, compiler, mtime)
+        out = wheel_entries(
+            [paths[p.name] for p in group.pins],
+            layout,
+            compiler,
+            mtime,
+            uncompiled=group.uncompiled,
+        )
         if with_skeleton:
             have = {e.path for e in out}
             out += [e for e in skeleton(layout) if e.path not in have]
