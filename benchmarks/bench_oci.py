@@ -10,10 +10,16 @@ engine and other people's caches are never touched), and pack gets an empty cach
 and an empty uv cache. Both get the same prebuilt pack runtime wheel (building it is the
 same work for both and not what is compared). The ratio is oci / BuildKit wall time.
 
-It then measures what the bytecode in oci images buys: the time to import the pack
-runtime in a container of the case 1 image, with the shipped .pyc files and without them.
+Each oci build runs through benchmarks/oci_phases.py, which times the builder's phases
+(resolve, download, install, compile, tar + gzip, upload; wall and summed over threads):
+the table after the ratios says where the oci wall goes, median per case.
 
-    python benchmarks/bench_oci.py [--runs 1] [--keep-engine]
+It then measures task start in the case 1 images of both builders (fresh interpreters in
+a container; median of 5): what a task imports (the pack runtime, boto3, yaml) and what a
+driver pod imports (the kubernetes backend and client), and in the oci image the task
+imports again without its .pyc files (what the shipped bytecode buys).
+
+    python benchmarks/bench_oci.py [--runs 1]
 
 Needs scripts/test-infra up (registry, base image, the runc wrapper) and root (dockerd).
 """
@@ -34,6 +40,9 @@ import uuid
 from pathlib import Path
 
 CODE = "import sys; from pack.cli import main; sys.exit(main(sys.argv[1:]))"
+PHASES = Path(__file__).resolve().parent / "oci_phases.py"
+TASK_START = "import pack.launcher.entrypoint, boto3, yaml"
+DRIVER_START = "import pack.launcher.backends.kubernetes, kubernetes.client as c; c.CoreV1Api"
 REGISTRY = os.environ.get("PACK_TEST_REGISTRY", "127.0.0.1:5000")
 BASE = os.environ.get("PACK_TEST_BASE_IMAGE", f"{REGISTRY}/pack/debian-python:bookworm")
 DOCKER_CLI = os.environ.get("PACK_DOCKER_CLI", "/usr/bin/docker")
@@ -107,10 +116,15 @@ def spec_text(name: str, packages: list[str], marker: str) -> str:
     )
 
 
-def build(builder: str, spec: Path, env: dict[str, str]) -> tuple[float, dict[str, object]]:
+Phases = dict[str, dict[str, float]]
+
+
+def build(builder: str, spec: Path, env: dict[str, str]) -> tuple[float, dict[str, object], Phases]:
+    phases_file = spec.with_suffix(".phases.json")
+    head = [str(PHASES), str(phases_file)] if builder == "oci" else ["-c", CODE]
     start = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-c", CODE, "build", "--builder", builder, "-o", "json", str(spec)],
+        [sys.executable, *head, "build", "--builder", builder, "-o", "json", str(spec)],
         env=env,
         cwd=spec.parent,
         capture_output=True,
@@ -121,7 +135,8 @@ def build(builder: str, spec: Path, env: dict[str, str]) -> tuple[float, dict[st
         raise SystemExit(f"{builder} build of {spec.name} failed:\n{proc.stderr[-3000:]}")
     [out] = json.loads(proc.stdout)
     assert out["status"] == "built", out
-    return seconds, out
+    phases = json.loads(phases_file.read_text()) if builder == "oci" else {}
+    return seconds, out, phases
 
 
 def prebuilt_runtime(into: Path) -> None:
@@ -131,21 +146,37 @@ def prebuilt_runtime(into: Path) -> None:
     build_runtime_wheel(into / "wheel", cache_dir=into)
 
 
-def import_times(engine: PrivateEngine, image: str, runs: int = 5) -> tuple[float, float]:
-    """Median seconds to import the pack runtime, with the shipped .pyc and without."""
-    script = (
-        "t() { s=$(date +%s%N); python -c 'import pack.launcher.entrypoint, boto3, yaml' "
-        "|| exit 1; e=$(date +%s%N); echo $(( (e - s) / 1000 )); }; "
-        f"for i in $(seq {runs}); do t; done; echo --; "
-        "find /opt/pack/venv -name __pycache__ -prune -exec rm -rf {} +; "
-        f"for i in $(seq {runs}); do PYTHONDONTWRITEBYTECODE=1 t; done"
-    )
-    out = engine.docker("run", "--rm", "--network", "host", image, "sh", "-c", script).stdout
-    with_pyc, without = out.split("--")
-    return (
-        statistics.median(int(x) for x in with_pyc.split()) / 1e6,
-        statistics.median(int(x) for x in without.split()) / 1e6,
-    )
+# Runs in the image's venv Python: median seconds of fresh interpreters running each
+# statement (argv: runs, then statements; "--nopyc" first drops the venv's bytecode).
+_TIMER = r"""
+import os, shutil, statistics, subprocess, sys, time
+runs, args = int(sys.argv[1]), sys.argv[2:]
+env = dict(os.environ)
+if args[0] == "--nopyc":
+    args = args[1:]
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    for root, dirs, _ in os.walk(sys.prefix):
+        if "__pycache__" in dirs:
+            shutil.rmtree(os.path.join(root, "__pycache__"))
+            dirs.remove("__pycache__")
+for stmt in args:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", stmt], env=env, check=True)
+        times.append(time.perf_counter() - start)
+    print(statistics.median(times))
+"""
+
+
+def import_times(
+    engine: PrivateEngine, image: str, statements: list[str], runs: int = 5
+) -> list[float]:
+    """Median seconds a fresh interpreter in a container of `image` takes per statement."""
+    out = engine.docker(
+        "run", "--rm", "--network", "host", image, "python", "-c", _TIMER, str(runs), *statements
+    ).stdout
+    return [float(x) for x in out.split()]
 
 
 def run_chain(
@@ -154,6 +185,7 @@ def run_chain(
     cache: Path,
     runtime: Path,
     rows: dict[str, dict[str, list[float]]],
+    phases: dict[str, list[Phases]],
 ) -> str:
     """Build the chain's cases in one new repository from empty caches; the last digest."""
     mark = uuid.uuid4().hex[:8]
@@ -178,8 +210,10 @@ def run_chain(
             spec = cache / "project" / f"{case.replace(' ', '_').replace('+', '_')}.py"
             spec.parent.mkdir(parents=True, exist_ok=True)
             spec.write_text(spec_text(repo, CASES[case], mark))
-            seconds, out = build(builder, spec, env)
+            seconds, out, spent = build(builder, spec, env)
             rows[case][builder].append(seconds)
+            if spent:
+                phases[case].append(spent)
             digest = str(out["digest"])
             print(f"{case:14} {builder:6} {seconds:7.1f} s  {digest}", flush=True)
     finally:
@@ -188,42 +222,64 @@ def run_chain(
     return digest
 
 
+def print_phases(phases: dict[str, list[Phases]]) -> None:
+    """Median wall and thread-summed seconds of each oci phase, per case."""
+    for case, runs in phases.items():
+        if not runs:
+            continue
+        print(f"\noci phases, {case} (median of {len(runs)}): {'wall s':>8} {'summed s':>9}")
+        for phase in runs[0]:
+            wall = statistics.median(r[phase]["wall"] for r in runs if phase in r)
+            summed = statistics.median(r[phase]["summed"] for r in runs if phase in r)
+            print(f"  {phase:28} {wall:8.2f} {summed:9.2f}")
+
+
+def print_starts(images: dict[str, str], runs: int) -> None:
+    """Task and driver start in the small image of each builder, and oci's without .pyc."""
+    engine = PrivateEngine(Path(tempfile.mkdtemp(prefix="pack-bench-dockerd-")))
+    engine.start()
+    try:
+        got: dict[str, list[float]] = {}
+        for builder, image in sorted(images.items()):
+            engine.docker("pull", image)
+            got[builder] = import_times(engine, image, [TASK_START, DRIVER_START], runs)
+        [bare] = import_times(engine, images["oci"], ["--nopyc", TASK_START], runs)
+    finally:
+        engine.stop()
+    print(f"\nstart in the small image, median of {runs} interpreters: BuildKit s   oci s  ratio")
+    for i, what in enumerate(("task (runtime, boto3, yaml)", "driver (kubernetes client)")):
+        d, o = got["docker"][i], got["oci"][i]
+        print(f"  {what:32} {d:10.2f} {o:7.2f} {o / d:6.2f}")
+    print(f"  task in the oci image without its .pyc: {bare:.2f} s ({bare / got['oci'][0]:.1f}x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1, help="rounds of the three cases")
+    parser.add_argument("--runs-start", type=int, default=5, help="interpreters per figure")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="pack-bench-oci-"))
     runtime = work / "runtime"
     prebuilt_runtime(runtime)
     rows: dict[str, dict[str, list[float]]] = {c: {"docker": [], "oci": []} for c in CASES}
-    image_for_imports = None
+    phases: dict[str, list[Phases]] = {c: [] for c in CASES}
+    small_images: dict[str, str] = {}
     try:
         for round_ in range(args.runs):
             for builder in ("docker", "oci"):
                 for chain in CHAINS:
                     digest = run_chain(builder, chain, work / f"{builder}-{round_}-{chain[0]}",
-                                       runtime, rows)  # fmt: skip
-                    if builder == "oci" and chain[0] == "small":
-                        image_for_imports = digest
+                                       runtime, rows, phases)  # fmt: skip
+                    if chain[0] == "small":
+                        small_images[builder] = digest
         print()
         print(f"{'case':14} {'BuildKit s':>11} {'oci s':>8} {'oci/BuildKit':>13}")
         for case, by in rows.items():
             d, o = statistics.median(by["docker"]), statistics.median(by["oci"])
             print(f"{case:14} {d:11.1f} {o:8.1f} {o / d:13.2f}")
-        if image_for_imports is not None:
-            engine = PrivateEngine(Path(tempfile.mkdtemp(prefix="pack-bench-dockerd-")))
-            engine.start()
-            try:
-                engine.docker("pull", image_for_imports)
-                with_pyc, without = import_times(engine, image_for_imports)
-            finally:
-                engine.stop()
-            print()
-            print(
-                f"task start (import pack runtime, boto3, yaml) in the small oci image: "
-                f"{with_pyc:.2f} s with its .pyc, {without:.2f} s without "
-                f"({without / with_pyc:.1f}x)"
-            )
+        print_phases(phases)
+        if len(small_images) == 2:
+            print_starts(small_images, args.runs_start)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
