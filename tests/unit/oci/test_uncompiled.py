@@ -44,22 +44,38 @@ def test_only_a_distribution_the_runtime_alone_needs_skips_its_unimported_parts(
     assert needed["kubernetes"] == ()
 
 
-def test_an_uncompiled_prefix_ships_its_sources_without_bytecode(tmp_path: Path) -> None:
+def test_test_suites_and_uncompiled_prefixes_ship_sources_without_bytecode(
+    tmp_path: Path,
+) -> None:
     layout = VenvLayout(THIS, "/usr/bin/python3")
     site = layout.site_packages
-    wheel = make_wheel(
-        tmp_path,
-        "kub",
-        "1",
-        {"kub/__init__.py": b"A = 1\n", "kub/aio/__init__.py": b"B = 2\n"},
-    )
+    modules = [
+        "kub/__init__.py",
+        "kub/aio/__init__.py",
+        "kub/tests/__init__.py",
+        "kub/io/tests/test_io.py",
+        "kub/tests.py",  # a module named tests is code, not a test suite folder
+        "kub/testing/__init__.py",  # numpy.testing: imported by users' code
+    ]
+    wheel = make_wheel(tmp_path, "kub", "1", {m: b"A = 1\n" for m in modules})
     compiler = Compiler(THIS, "")
-    paths = {e.path for e in wheel_entries([wheel], layout, compiler, 0, uncompiled=["kub/aio/"])}
-    assert f"{site}/kub/aio/__init__.py" in paths
-    assert pyc_path(f"{site}/kub/__init__.py", layout.cache_tag) in paths
-    assert pyc_path(f"{site}/kub/aio/__init__.py", layout.cache_tag) not in paths
-    everything = {e.path for e in wheel_entries([wheel], layout, compiler, 0)}
-    assert pyc_path(f"{site}/kub/aio/__init__.py", layout.cache_tag) in everything
+
+    def compiled(**kw: list[str]) -> list[str]:
+        paths = {e.path for e in wheel_entries([wheel], layout, compiler, 0, **kw)}
+        assert {f"{site}/{m}" for m in modules} <= paths  # every source ships
+        return [m for m in modules if pyc_path(f"{site}/{m}", layout.cache_tag) in paths]
+
+    assert compiled(uncompiled=["kub/aio/"]) == [
+        "kub/__init__.py",
+        "kub/tests.py",
+        "kub/testing/__init__.py",
+    ]
+    assert compiled() == [
+        "kub/__init__.py",
+        "kub/aio/__init__.py",
+        "kub/tests.py",
+        "kub/testing/__init__.py",
+    ]
 
 
 def test_pack_never_imports_what_ships_uncompiled() -> None:

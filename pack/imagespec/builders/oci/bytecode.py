@@ -12,6 +12,11 @@ else the process compiled, and across patch releases of one minor version (check
 3.11.2 and 3.11.7). The header records the layer's fixed mtime and the source size, so
 Python finds each `.pyc` valid against its `.py` exactly as an installer's would be.
 Without such an interpreter the image is built without bytecode (and says so).
+
+A distribution's own test suite (a module inside a `tests` folder: pandas/tests,
+numpy/*/tests) ships without bytecode: a task never imports it, and it was most of what
+a numpy+pandas image compiled (8.2 of 10.8 s of CPU, 20 of 34 MB of source). Running a
+library's tests in a pod still works; they compile then.
 """
 
 from __future__ import annotations
@@ -49,6 +54,19 @@ while pos < len(data):
     out.write(pyc)
 out.flush()
 """
+
+
+# Folder names whose modules are never compiled (a bump changes layer keys: plans.py).
+UNCOMPILED_FOLDERS = ("tests",)
+
+
+def compiles(site_relative: str, prefixes: Sequence[str] = ()) -> bool:
+    """Whether the module at `site_relative` (a path inside site-packages) gets bytecode:
+    not inside an UNCOMPILED_FOLDERS folder, nor under one of `prefixes`."""
+    folders = site_relative.split("/")[:-1]
+    return not site_relative.startswith(tuple(prefixes)) and not any(
+        f in UNCOMPILED_FOLDERS for f in folders
+    )
 
 
 def pyc_path(source_path: str, cache_tag: str) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pack.errors import BuildError
 from pack.imagespec.builders.oci import tar
-from pack.imagespec.builders.oci.bytecode import Compiler, pyc_path
+from pack.imagespec.builders.oci.bytecode import Compiler, compiles, pyc_path
 from pack.imagespec.builders.oci.compress import GzipWriter
 from pack.imagespec.builders.oci.venv import VenvLayout
 from pack.imagespec.builders.oci.wheel import install
@@ -55,17 +55,19 @@ def wheel_entries(
     uncompiled: Sequence[str] = (),
 ) -> list[tar.Entry]:
     """Every wheel installed into the venv, plus bytecode when a compiler is available
-    for every module but those under an `uncompiled` prefix (site-packages relative)."""
+    for every module that `compiles` (not a test suite, nor under an `uncompiled` prefix,
+    site-packages relative)."""
     entries: dict[str, tar.Entry] = {}
     sources: list[tuple[str, bytes]] = []
-    skipped = tuple(f"{layout.site_packages}/{prefix}" for prefix in uncompiled)
+    site = layout.site_packages + "/"
     for path in wheels:
         done = install(path, layout)
         for entry in done.entries:
             # Two distributions shipping one file (old-style namespace __init__.py): the
             # first in name order stays, as a fixed rule; overlay order decides across layers.
             entries.setdefault(entry.path, entry)
-        sources.extend(s for s in done.sources if not s[0].startswith(skipped))
+        # install() collects sources from site-packages only.
+        sources.extend(s for s in done.sources if compiles(s[0][len(site) :], uncompiled))
     if compiler is not None:
         compiled = compiler.compile(sources, mtime)
         for source, pyc in compiled.items():

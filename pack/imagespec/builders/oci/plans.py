@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pack.imagespec.builders.oci import tar
-from pack.imagespec.builders.oci.bytecode import Compiler
+from pack.imagespec.builders.oci.bytecode import UNCOMPILED_FOLDERS, Compiler
 from pack.imagespec.builders.oci.groups import Group, pin_size
 from pack.imagespec.builders.oci.layercache import layer_key
 from pack.imagespec.builders.oci.layers import copy_entries, wheel_entries
@@ -47,7 +47,7 @@ def wheel_plan(
             "layout": [layout.root, layout.python_version, layout.interpreter],
             "mtime": mtime,
             "bytecode": layout.cache_tag if compiler is not None else None,
-            "uncompiled": list(group.uncompiled),
+            "uncompiled": [list(UNCOMPILED_FOLDERS), list(group.uncompiled)],
             "wheels": [[p.name, p.version, p.artifact.sha256] for p in group.pins],
         }
     )
