@@ -25,7 +25,7 @@ Status = Literal["pending", "running", "succeeded", "failed", "aborted"]
 STATUSES: tuple[str, ...] = ("pending", "running", "succeeded", "failed", "aborted")
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "aborted"})
 BACKEND_NAMES = ("local", "docker", "kubernetes")
-KINDS = ("task", "workflow", "map")
+KINDS = ("task", "workflow")
 CACHE_STATES = (None, "hit", "miss", "shared")
 
 # Run ids are lowercase alphanumerics (pack's own ids are `r` + base36): safe in keys,
@@ -68,7 +68,8 @@ class RunRecord:
     """One run of one task (or workflow), as kept at `runs/<id>/record.json`.
 
     `parent` and `index` place a workflow's child run in its tree (`index`: the
-    element of a map_task); `kind` says whether a run can have children.
+    element of a map_task); `kind` says whether it ran a @workflow or a task (either
+    may have children: a task's body may call tasks too).
     `inputs` is a JSON rendering for people (Files by URL); `inputs.pb` is the truth.
     """
 

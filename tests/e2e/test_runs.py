@@ -360,7 +360,7 @@ def test_status_shows_a_workflows_tree(pack: Any, tmp_path: Path) -> None:
         done(new_record("rwfprep", task="wf.prep", backend="local", now=101.0, parent="rwfroot"))
     )
     fan = new_record(
-        "rwfmap", task="wf.square", backend="local", now=102.0, parent="rwfroot", kind="map"
+        "rwfmap", task="wf.square", backend="local", now=102.0, parent="rwfroot", kind="task"
     )
     runs.put(done(fan, "failed"))
     for i in range(3):

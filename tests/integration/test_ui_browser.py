@@ -158,7 +158,6 @@ def test_a_workflows_children_are_shown_and_linked(
         backend="local",
         now=now + 1,
         parent="rbrowserwf",
-        kind="map",
     )
     put_done(fan, ok=False)
     for i in range(3):

@@ -66,7 +66,7 @@ def test_trees_expire_by_their_root_and_running_runs_stay() -> None:
         e.id: e
         for e in [
             entry("rold", age_days=30, kind="workflow"),
-            entry("roldchild", age_days=30, parent="rold", kind="map"),
+            entry("roldchild", age_days=30, parent="rold", kind="task"),
             entry("roldgrand", age_days=30, parent="roldchild"),
             entry("rnew", age_days=1, kind="workflow"),
             entry("rnewchild", age_days=30, parent="rnew"),  # old, but its root is kept

@@ -87,7 +87,7 @@ def check_newest_first_without_listing_everything(store: Store, url: str) -> Non
 
 def check_tree_and_logs(store: Store, url: str) -> None:
     runs = RunStore(store, url)
-    parent = make_run(runs, 1, status="running", kind="map", task="wf.fanout")
+    parent = make_run(runs, 1, status="running", kind="task", task="wf.fanout")
     for element in (2, 0, 1):
         make_run(
             runs,
