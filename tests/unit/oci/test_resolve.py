@@ -13,10 +13,10 @@ from pack.imagespec.builders.oci.platforms import Target
 from pack.imagespec.builders.oci.resolve import (
     ROOT,
     Artifact,
+    PackageResolver,
     Pin,
     Request,
     Resolution,
-    Resolver,
     parse_parents,
     select_artifact,
     uv_env,
@@ -214,7 +214,7 @@ def test_resolver_argv_env_and_the_retry_for_sdist_only_projects(tmp_path: Path)
         ]
     )
     secret = "https://user:s3cret@pypi.example/simple"
-    resolver = Resolver(
+    resolver = PackageResolver(
         "/bin/uv",
         {
             "PATH": "/bin",
@@ -249,7 +249,7 @@ def test_resolver_argv_env_and_the_retry_for_sdist_only_projects(tmp_path: Path)
 def test_a_resolution_failure_names_the_target_and_hides_credentials(tmp_path: Path) -> None:
     secret = "https://user:s3cret@pypi.example/simple"
     uv = FakeUv([f"error: Because nothing==9 was not found in {secret}\n"])
-    resolver = Resolver(
+    resolver = PackageResolver(
         "/bin/uv", {}, runner=uv, redact=lambda s: s.replace(secret, "https://pypi.example/simple")
     )
     with pytest.raises(BuildError) as err:

@@ -43,7 +43,7 @@ from pack.imagespec.builders.oci.layercache import LayerCache
 from pack.imagespec.builders.oci.plans import LayerPlan, copy_plan, wheel_plan
 from pack.imagespec.builders.oci.platforms import Target
 from pack.imagespec.builders.oci.push import Destination, LayerPusher, SourceBuild
-from pack.imagespec.builders.oci.resolve import Request, Resolution, Resolver, uv_env
+from pack.imagespec.builders.oci.resolve import PackageResolver, Request, Resolution, uv_env
 from pack.imagespec.builders.oci.venv import VenvLayout, venv_env
 from pack.imagespec.dockerfile import RUNTIME_WHEEL_DIR
 from pack.imagespec.hashing import UV_VERSION
@@ -320,7 +320,7 @@ class OciBuilder:
         if recipe.runtime and wheel is not None:
             lines.append(f"pack @ {wheel.resolve().as_uri()}")
         lines += recipe.packages
-        resolver = Resolver(self.uv, self.environ, ca_bundle=self.ca_bundle, redact=redact)
+        resolver = PackageResolver(self.uv, self.environ, ca_bundle=self.ca_bundle, redact=redact)
         request = Request(
             target,
             tuple(lines),

@@ -227,7 +227,7 @@ def uv_env(environ: Mapping[str, str], request: Request, ca_bundle: Path | None)
     return env
 
 
-class Resolver:
+class PackageResolver:
     def __init__(
         self,
         uv: str,
