@@ -73,8 +73,9 @@ def _broken_body_errors() -> tuple[type[Exception], ...]:
 
 
 def _light_client(endpoint_url: str | None, timeout: float | None) -> Any:
-    """The boto3-free client (pack.packager.s3lite) when the process asked for it and
-    the environment holds the credentials; else None."""
+    """The boto3-free client (pack.packager.s3lite) unless the process refused it
+    (`use_light_s3(False)`), when the environment holds the credentials and no setting
+    only boto3 honours; else None."""
     from pack.packager.store import light_s3
 
     if not light_s3():
@@ -197,7 +198,7 @@ class S3Store:
 
     @property
     def full_client(self) -> Any:
-        """boto3's client, for what the light one does not do (multipart, list, delete)."""
+        """boto3's client, for what the light one does not do (multipart uploads)."""
         client = self.client
         if not getattr(client, "light", False):
             return client
@@ -373,8 +374,8 @@ class S3Store:
             args["MaxKeys"] = max(1, min(1000, page_size))
         while True:
             try:
-                page = self.full_client.list_objects_v2(**args)
-            except _boto_errors() as exc:
+                page = self._call("list_objects_v2", **args)
+            except self._errors() as exc:
                 where = f"s3://{self.bucket}/{base}{prefix}"
                 raise StoreError(f"cannot list {where}: {_describe(exc)}") from None
             for item in page.get("Contents", []):
@@ -386,9 +387,8 @@ class S3Store:
 
     def modified(self, key: str) -> float | None:
         try:
-            # The light client's HEAD answers no LastModified.
-            answer = self.full_client.head_object(Bucket=self.bucket, Key=self._key(key))
-        except _boto_errors() as exc:
+            answer = self._call("head_object", Bucket=self.bucket, Key=self._key(key))
+        except self._errors() as exc:
             if _code(exc) in _NOT_FOUND:
                 return None
             raise StoreError(f"cannot check {self.url(key)}: {_describe(exc)}") from None
@@ -396,8 +396,8 @@ class S3Store:
 
     def delete(self, key: str) -> None:
         try:
-            self.full_client.delete_object(Bucket=self.bucket, Key=self._key(key))
-        except _boto_errors() as exc:
+            self._call("delete_object", Bucket=self.bucket, Key=self._key(key))
+        except self._errors() as exc:
             if _code(exc) in _NOT_FOUND:
                 return
             raise StoreError(f"cannot delete {self.url(key)}: {_describe(exc)}") from None

@@ -233,8 +233,20 @@ def test_the_light_client_reads_writes_and_answers_like_boto3(
     # What it wrote, boto3 reads: the same objects, the same bytes.
     raw = client(s3_env).get_object(Bucket=bucket, Key="light/a/b c+d.pb")["Body"].read()
     assert raw == b"payload"
-    # Listing is not the light client's: boto3 answers it on the same store.
+    # Listing (paged), modification times and deletes: the light client's too.
+    for i in range(5):
+        s3.put_bytes(f"list/k{i} +{i}", b"x")
     assert sorted(s3.list_keys("a/")) == ["a/b c+d.pb"]
+    assert list(s3.list_keys("list/", page_size=2)) == [f"list/k{i} +{i}" for i in range(5)]
+    assert list(s3.list_keys("list/", start_after="list/k2 +2")) == ["list/k3 +3", "list/k4 +4"]
+    assert list(s3.list_keys("nothing/")) == []
+    boto_time = client(s3_env).head_object(Bucket=bucket, Key="light/a/b c+d.pb")["LastModified"]
+    assert s3.modified("a/b c+d.pb") == boto_time.timestamp()
+    assert s3.modified("a/missing") is None
+    s3.delete("list/k0 +0")
+    s3.delete("list/never-there")
+    assert not s3.exists("list/k0 +0") and s3.exists("list/k1 +1")
+    assert getattr(s3.client, "light", False) and not s3.client.gave_up  # no boto3 needed
 
 
 def test_the_light_client_refuses_wrong_credentials_in_one_line(

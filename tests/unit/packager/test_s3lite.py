@@ -5,6 +5,7 @@ tests/integration/test_s3_store.py.)"""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
@@ -120,6 +121,74 @@ def test_the_store_uses_it_only_when_asked_and_the_environment_has_credentials(
     assert _light_client(None, None) is not None
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     assert _light_client(None, None) is None  # boto3's credential chain decides
+
+
+def test_a_client_process_reads_and_writes_s3_without_boto3_by_default(tmp_path: Path) -> None:
+    # pack run and a workflow's driver: boto3's import and client were ~0.6 s of each run.
+    import subprocess
+    import sys
+
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),  # no ~/.aws/config
+        "AWS_ACCESS_KEY_ID": "k",
+        "AWS_SECRET_ACCESS_KEY": "s",
+    }
+    code = (
+        "import sys; from pack.packager.s3 import S3Store; "
+        "c = S3Store('bkt', endpoint_url='http://127.0.0.1:9').client; "
+        "print(getattr(c, 'light', False), 'boto3' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["True", "False"]
+
+
+def test_a_listing_reads_as_boto3_shapes_it() -> None:
+    xml = (
+        b'<?xml version="1.0" encoding="UTF-8"?>'
+        b'<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+        b"<Name>bkt</Name><Prefix>runs/</Prefix><KeyCount>2</KeyCount><MaxKeys>2</MaxKeys>"
+        b"<IsTruncated>true</IsTruncated><NextContinuationToken>tok/+=</NextContinuationToken>"
+        b"<Contents><Key>runs/a &amp; b.json</Key><Size>3</Size></Contents>"
+        b"<Contents><Key>runs/c.json</Key><Size>4</Size></Contents>"
+        b"</ListBucketResult>"
+    )
+    assert s3lite.parse_listing(xml) == {
+        "Contents": [{"Key": "runs/a & b.json"}, {"Key": "runs/c.json"}],
+        "IsTruncated": True,
+        "NextContinuationToken": "tok/+=",
+    }
+    empty = b"<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>"
+    assert s3lite.parse_listing(empty) == {"Contents": [], "IsTruncated": False}
+    # Not a listing (a proxy's page, another document): boto3 is to make the call.
+    with pytest.raises(s3lite.LiteFallback, match="not XML"):
+        s3lite.parse_listing(b"<html>proxy error")
+    with pytest.raises(s3lite.LiteFallback, match="not a ListBucketResult"):
+        s3lite.parse_listing(b"<Other/>")
+
+
+def test_a_listing_request_is_signed_with_its_query_as_botocore_signs_it() -> None:
+    client = LiteClient(CREDS, region="eu-west-1", endpoint_url="http://127.0.0.1:9000")
+    assert client.address("bkt", None) == ("http", "127.0.0.1:9000", "/bkt")
+    aws = LiteClient(CREDS, region="eu-west-1", endpoint_url=None)
+    assert aws.address("bkt", None) == ("https", "bkt.s3.eu-west-1.amazonaws.com", "/")
+    query = {"list-type": "2", "prefix": "runs/a b", "start-after": "runs/x+y"}
+    ours = sign(
+        "GET",
+        "127.0.0.1:9000",
+        "/bkt",
+        query,
+        {},
+        s3lite.EMPTY_SHA256,
+        credentials=CREDS,
+        region="eu-west-1",
+        now=NOW,
+    )
+    url = "http://127.0.0.1:9000/bkt?list-type=2&prefix=runs%2Fa%20b&start-after=runs%2Fx%2By"
+    theirs = botocore_headers("GET", url, {}, b"", None)
+    assert ours["authorization"] == theirs["authorization"]
 
 
 def test_a_connection_that_keeps_failing_is_a_client_error_not_an_oserror() -> None:
