@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pack.imagespec.builders.oci.bytecode import Compiler, pyc_path
-from pack.imagespec.builders.oci.groups import RUNTIME_UNIMPORTED, layer_groups
+from pack.imagespec.builders.oci.bytecode import RUNTIME_UNIMPORTED, Compiler, pyc_path
+from pack.imagespec.builders.oci.groups import layer_groups
 from pack.imagespec.builders.oci.layers import wheel_entries
 from pack.imagespec.builders.oci.resolve import ROOT, Artifact, Pin, Resolution
 from pack.imagespec.builders.oci.venv import VenvLayout

@@ -26,7 +26,7 @@ import shutil
 import struct
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from pack.errors import BuildError
@@ -58,6 +58,14 @@ out.flush()
 
 # Folder names whose modules are never compiled (a bump changes layer keys: plans.py).
 UNCOMPILED_FOLDERS = ("tests",)
+# Import paths (site-packages relative) of runtime dependencies that nothing of pack ever
+# imports, in a pod or on a laptop (tests/unit/oci/test_uncompiled.py checks it). When the
+# spec does not want the distribution itself, they ship as sources without bytecode: a
+# task that imports one compiles it then, as it would from an image built without
+# bytecode. kubernetes/aio, the asyncio client (pack uses the synchronous one), is 40 of
+# kubernetes' 74 MB of sources: compiling it was ~6 s of CPU in every cold build
+# (the oci phase table of benchmarks/bench_oci.py).
+RUNTIME_UNIMPORTED: Mapping[str, tuple[str, ...]] = {"kubernetes": ("kubernetes/aio/",)}
 
 
 def compiles(site_relative: str, prefixes: Sequence[str] = ()) -> bool:

@@ -11,7 +11,7 @@ version change of one of them re-uploads that layer only, and the small ones of 
 share one layer, cheap to re-upload whole.
 
 A group also names the subtrees it ships without bytecode (`uncompiled`): those of
-`RUNTIME_UNIMPORTED` whose distribution is in the image for the pack runtime alone.
+`bytecode.RUNTIME_UNIMPORTED` whose distribution is in the image for the pack runtime alone.
 """
 
 from __future__ import annotations
@@ -19,19 +19,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from pack.imagespec.builders.oci.bytecode import RUNTIME_UNIMPORTED
 from pack.imagespec.builders.oci.resolve import ROOT, Pin, Resolution
 
 BIG = 2 << 20
 VENV, RUNTIME, PACKAGES = "venv", "runtime", "packages"
 RUNTIME_ROOT = "pack"
-# Import paths (site-packages relative) of runtime dependencies that nothing of pack ever
-# imports, in a pod or on a laptop (tests/unit/oci/test_uncompiled.py checks it). When the
-# spec does not want the distribution itself, they ship as sources without bytecode: a
-# task that imports one compiles it then, as it would from an image built without
-# bytecode. kubernetes/aio, the asyncio client (pack uses the synchronous one), is 40 of
-# kubernetes' 74 MB of sources: compiling it was ~6 s of CPU in every cold build
-# (the oci phase table of benchmarks/bench_oci.py).
-RUNTIME_UNIMPORTED: Mapping[str, tuple[str, ...]] = {"kubernetes": ("kubernetes/aio/",)}
 
 
 @dataclass(frozen=True)
