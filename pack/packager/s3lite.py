@@ -109,7 +109,9 @@ def credentials_from(environ: Mapping[str, str]) -> tuple[str, str, str | None] 
     key, secret = environ.get("AWS_ACCESS_KEY_ID"), environ.get("AWS_SECRET_ACCESS_KEY")
     if not key or not secret:
         return None
-    return key, secret, environ.get("AWS_SESSION_TOKEN") or None
+    # botocore's order: the legacy AWS_SECURITY_TOKEN first, then AWS_SESSION_TOKEN.
+    token = environ.get("AWS_SECURITY_TOKEN") or environ.get("AWS_SESSION_TOKEN")
+    return key, secret, token or None
 
 
 def region_from(environ: Mapping[str, str]) -> str:

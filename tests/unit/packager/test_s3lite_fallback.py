@@ -74,7 +74,9 @@ class TinyS3:
 
 @pytest.fixture()
 def tiny(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Answer], TinyS3]]:
-    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE", "AWS_SESSION_TOKEN"):
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("AWS_SESSION_TOKEN", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "AWS_CA_BUNDLE"):
         monkeypatch.delenv(name, raising=False)
     for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "http_proxy", "HTTP_PROXY"):
         monkeypatch.delenv(name, raising=False)
@@ -300,3 +302,18 @@ def test_a_resumed_read_the_server_answers_whole_is_not_spliced(
     s3 = S3Store("bkt", "p", endpoint_url=server.url)
     assert s3.get_bytes("k") == whole
     assert [h.get("range") for _, _, h in server.seen] == [None, "bytes=4-"]
+
+
+def test_the_session_token_is_taken_from_where_botocore_takes_it() -> None:
+    from botocore.credentials import EnvProvider
+
+    for env in (
+        {"AWS_SESSION_TOKEN": "new"},
+        {"AWS_SECURITY_TOKEN": "legacy"},
+        {"AWS_SECURITY_TOKEN": "legacy", "AWS_SESSION_TOKEN": "new"},
+        {},
+    ):
+        env = {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s", **env}
+        theirs = EnvProvider(env).load()
+        assert theirs is not None
+        assert s3lite.credentials_from(env) == ("k", "s", theirs.token)
