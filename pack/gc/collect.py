@@ -137,7 +137,7 @@ def _referenced(runs: RunStore, run_id: str) -> tuple[set[str], set[str]]:
         if blob.uri.startswith(run_prefix):
             found.add(blob.uri[len(run_prefix) :].split("/")[0])
         elif blob.uri.startswith(files_prefix + FILES):
-            files.add(blob.uri[len(files_prefix) :])
+            files.add(blob.uri[len(files_prefix) :].rstrip("/"))
     return found - {run_id}, files
 
 
@@ -241,7 +241,8 @@ def _started_since(runs: RunStore, since: float) -> tuple[set[str], set[str]]:
 
 def apply_plan(plan: GcPlan, runs: RunStore, *, image_record: Any = None) -> GcPlan:
     """Delete what `plan` lists, in the order the module docstring gives."""
-    from pack.gc.plan import bundle_digest_of
+    from pack.gc.plan import bundle_digest_of, stored_object_of
+    from pack.launcher.types.files import MANIFEST
 
     expired = sorted(plan.decision.expired)
     _delete_all(runs, plan.index_keys)
@@ -253,8 +254,10 @@ def apply_plan(plan: GcPlan, runs: RunStore, *, image_record: Any = None) -> GcP
     fresh, fresh_files = _started_since(runs, plan.now - 60)
     bundles = [b for b in plan.bundles if bundle_digest_of(b) not in fresh]
     _delete_all(runs, bundles)
-    files = [f for f in plan.files if f not in fresh_files]
-    _delete_all(runs, files)
+    files = [f for f in plan.files if stored_object_of(f) not in fresh_files]
+    # A directory's manifest first: without it, it is not there for a run that looks.
+    _delete_all(runs, [f for f in files if f.endswith(f"/{MANIFEST}")])
+    _delete_all(runs, [f for f in files if not f.endswith(f"/{MANIFEST}")])
     if image_record is not None:
         for ref in plan.image_refs:
             image_record.forget(ref)

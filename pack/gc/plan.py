@@ -183,19 +183,39 @@ def image_entries_to_delete(
     return out
 
 
-_FILE_KEY = re.compile(r"files/[0-9a-f]{64}/[^/]+")
+# A File stored by content, or a Directory's manifest or files below it.
+_FILE_KEY = re.compile(r"(files/[0-9a-f]{64}/[^/]+)(/.+)?")
+
+
+def stored_object_of(key: str) -> str | None:
+    """The File or Directory stored by content that `key` belongs to (`files/<hex>/<name>`,
+    as its URL names it), else None."""
+    found = _FILE_KEY.fullmatch(key)
+    return found.group(1) if found else None
 
 
 def files_to_delete(
     files: Mapping[str, float | None], referenced: set[str], *, cutoff: float
 ) -> tuple[list[str], dict[str, str]]:
-    """(keys to delete, kept key -> why) for the files stored by content (key -> when
-    written); `referenced`: the keys kept runs' inputs name."""
-    return _old_and_unnamed(
-        files,
-        lambda key: key if _FILE_KEY.fullmatch(key) else None,
+    """(keys to delete, kept object -> why) for the files and directories stored by
+    content (key -> when written); `referenced`: the objects kept runs' inputs name. A
+    directory goes whole or not at all, dated by its newest key."""
+    objects: dict[str, float | None] = {}
+    members: dict[str, list[str]] = {}
+    for key, when in files.items():
+        name = stored_object_of(key) or key
+        members.setdefault(name, []).append(key)
+        if name not in objects:
+            objects[name] = when
+        else:
+            newest = objects[name]
+            objects[name] = None if when is None or newest is None else max(newest, when)
+    names, kept = _old_and_unnamed(
+        objects,
+        stored_object_of,
         referenced,
         cutoff=cutoff,
         what="file",
         why_named="a kept run's inputs name it",
     )
+    return sorted(key for name in names for key in members[name]), kept

@@ -1,9 +1,9 @@
 """An execution: its id and where its artifacts live in the store.
 
 Layout under the store (one prefix per run, one per attempt):
-    <store>/files/<sha256>/<name>                     local files passed as inputs, by content
+    <store>/files/<sha256>/<name>[/...]               local files (folders) passed in, by content
     <store>/runs/<execution-id>/inputs.pb
-    <store>/runs/<execution-id>/inputs-raw/...        directories passed as inputs
+    <store>/runs/<execution-id>/inputs-raw/...        other values offloaded from inputs
     <store>/runs/<execution-id>/attempts/<n>/outputs.pb | errors.pb | timings.json
     <store>/runs/<execution-id>/attempts/<n>/raw/...  files and arrays the task returned
 """
@@ -60,8 +60,9 @@ class Execution:
 
     @property
     def files_prefix(self) -> str:
-        """Local files passed as inputs, named by their digest: shared by every run of
-        the store, so a file is uploaded once and always has the same URL."""
+        """Local files and directories passed as inputs, named by their digest (a
+        directory by its manifest's): shared by every run of the store, so each is
+        uploaded once and always has the same URL."""
         return join_url(self.store_url, "files")
 
     @property

@@ -332,9 +332,9 @@ def plan_bundle(
 
 
 def input_literals(task: Task, inputs: Mapping[str, Any], execution: Execution) -> LiteralMap:
-    """Python inputs as literals; local files are uploaded by content (the store's
-    files/<sha256>/, once), local directories under the run's inputs-raw prefix, stored
-    Files pass by their URL."""
+    """Python inputs as literals; local files and directories are uploaded by content
+    (the store's files/<sha256>/, once; other offloaded values under the run's
+    inputs-raw prefix), stored Files pass by their URL."""
     tctx = TypeContext(
         raw_output_prefix=execution.inputs_raw_prefix, files_prefix=execution.files_prefix
     )

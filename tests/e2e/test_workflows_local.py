@@ -19,7 +19,7 @@ WORKFLOWS = """
     from pathlib import Path
     from typing import NamedTuple
 
-    from pack import File, current_context, map_task, task, workflow
+    from pack import Directory, File, current_context, map_task, task, workflow
 
     MARKS = Path(os.environ["WF_MARKS"])
 
@@ -60,6 +60,12 @@ WORKFLOWS = """
     def count_lines(data: File) -> int:
         mark("count_lines")
         return len(data.open().read().splitlines())
+
+
+    @task(cache=True, cache_version="1")
+    def count_files(d: Directory) -> int:
+        mark("count_files")
+        return len(d.files())
 
 
     @task
@@ -501,3 +507,27 @@ def test_a_local_file_passed_in_hits_the_cache_and_is_uploaded_once(
     third = run()
     assert third["cache"]["status"] == "miss" and third["outputs"]["o0"] == 2
     assert input_url(third) != url and len(marks_of(marks, "count_lines")) == 2
+
+
+def test_a_local_directory_passed_in_hits_the_cache(
+    pack: Any, project: Any, monkeypatch: Any, tmp_path: Path
+) -> None:
+    wf, marks = setup(project, monkeypatch, tmp_path)
+    folder = tmp_path / "tree"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.txt").write_text("a")
+    (folder / "sub" / "b.txt").write_text("b")
+
+    def run() -> dict[str, Any]:
+        r = pack("run", *PASS, "-o", "json", wf, "count_files", "--d", str(folder))
+        assert r.code == 0, r.err
+        doc: dict[str, Any] = r.json()
+        return doc
+
+    assert run()["cache"]["status"] == "miss"
+    second = run()
+    assert second["cache"]["status"] == "hit" and second["outputs"]["o0"] == 2
+    assert len(marks_of(marks, "count_files")) == 1
+    (folder / "c.txt").write_text("c")
+    third = run()
+    assert third["cache"]["status"] == "miss" and third["outputs"]["o0"] == 3

@@ -1,9 +1,10 @@
 """`pack.File` and `pack.Directory`: data that travels by reference through the store.
 
 Returned from a task, a local file is uploaded under the raw-output prefix and the
-literal carries only its URL (a `Blob`). Passed as an input, a local file is stored by
-content (`<files prefix>/<sha256>/<name>`, like bundles): uploaded once, the same URL on
-every run, checked against its digest when fetched. Received by a task, a File holds the URL and
+literal carries only its URL (a `Blob`). Passed as an input, a local file or directory
+is stored by content (`<files prefix>/<sha256>/<name>`, like bundles; a directory by its
+manifest's digest): uploaded once, the same URL on every run, checked against its
+digest when fetched. Received by a task, a File holds the URL and
 downloads on first use (`open()`, `.path`, `os.fspath`). A Directory is stored as its
 files plus a small manifest listing them, so any store that can get and put objects
 (no listing needed) can hold one.
@@ -15,6 +16,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, Any
@@ -138,7 +140,6 @@ def download_file(url: str, into: Path) -> Path:
     bytes have the digest its URL names (the store's bytes are trusted after that check,
     as a bundle's)."""
     from pack.digest import Digest
-    from pack.errors import StoreError
     from pack.packager.store import download_url
 
     dest = into / _local_name(url, "file")
@@ -148,19 +149,23 @@ def download_file(url: str, into: Path) -> Path:
         got = Digest.of_file(dest).hex
         if got != named.group(1):
             dest.unlink()
-            raise StoreError(
-                f"{url}: its bytes have sha256 {got}, not the digest its name says; "
-                "the object was changed in the store: pass the file again from its source"
-            )
+            _check_digest(url, got, named.group(1), "bytes")
     return dest
 
 
 def download_directory(url: str, into: Path) -> Path:
-    """A stored Directory, fetched to `into/<its name>/` file by file, as its manifest lists."""
+    """A stored Directory, fetched to `into/<its name>/` file by file, as its manifest
+    lists; one stored by content only if its manifest has the digest its URL names and
+    each file the digest its manifest gives."""
+    from pack.digest import Digest
     from pack.packager.store import download_url, read_url
 
     dest = into / _local_name(url, "dir")
-    manifest = json.loads(read_url(f"{url.rstrip('/')}/{MANIFEST}"))
+    raw = read_url(f"{url.rstrip('/')}/{MANIFEST}")
+    named = _BY_CONTENT.search(url.rstrip("/"))
+    if named:
+        _check_digest(url, Digest.of_bytes(raw).hex, named.group(1), "manifest")
+    manifest = json.loads(raw)
     dest.mkdir(parents=True)
     for rel in manifest["files"]:
         parts = PurePosixPath(rel).parts
@@ -169,7 +174,22 @@ def download_directory(url: str, into: Path) -> Path:
         target = dest.joinpath(*parts)
         target.parent.mkdir(parents=True, exist_ok=True)
         download_url(f"{url.rstrip('/')}/{rel}", target)
+        if named:
+            got = Digest.of_file(target).hex
+            if got != manifest["sha256"].get(rel):
+                shutil.rmtree(dest)
+                _check_digest(f"{url.rstrip('/')}/{rel}", got, manifest["sha256"][rel], "bytes")
     return dest
+
+
+def _check_digest(url: str, got: str, named: str, what: str) -> None:
+    from pack.errors import StoreError
+
+    if got != named:
+        raise StoreError(
+            f"{url}: its {what} have sha256 {got}, not the digest its name says; the "
+            "object was changed in the store: pass it again from its source"
+        )
 
 
 def _blob_literal(uri: str, multipart: bool, fmt: str = "") -> Literal:
@@ -238,6 +258,8 @@ def upload_directory(path: Path, ctx: TypeContext) -> str:
 
     if not path.is_dir():
         raise TypeError(f"directory {str(path)!r} does not exist")
+    if ctx.files_prefix:
+        return upload_directory_by_content(path, ctx.files_prefix)
     prefix = f"{offload_prefix(ctx, str(path))}/{path.name}"
     rels = []
     for file in sorted(p for p in path.rglob("*") if p.is_file()):
@@ -247,6 +269,40 @@ def upload_directory(path: Path, ctx: TypeContext) -> str:
     # The manifest is written last: a directory is complete once its manifest exists.
     write_url(f"{prefix}/{MANIFEST}", json.dumps({"files": rels}).encode())
     return prefix
+
+
+def upload_directory_by_content(path: Path, prefix: str) -> str:
+    """`path` at `<prefix>/<sha256 of its manifest>/<name>/`, the manifest listing each
+    file with its digest: uploaded only if the store does not hold that manifest yet
+    (written last, so a directory there is whole). A file that changes meanwhile fails
+    the call and leaves nothing this call wrote."""
+    import hashlib
+
+    from pack.digest import Digest
+    from pack.errors import StoreError
+    from pack.packager.store import exists_url, split_url, upload_file_url, write_url
+
+    files = sorted(p for p in path.rglob("*") if p.is_file())
+    stamps = [_stamp(f) for f in files]
+    digests = {f.relative_to(path).as_posix(): Digest.of_file(f).hex for f in files}
+    manifest = json.dumps(
+        {"files": list(digests), "sha256": digests}, sort_keys=True, separators=(",", ":")
+    ).encode()
+    url = f"{prefix.rstrip('/')}/{hashlib.sha256(manifest).hexdigest()}/{path.name}"
+    if exists_url(f"{url}/{MANIFEST}"):
+        return url
+    wrote = [
+        f"{url}/{rel}"
+        for rel, file in zip(digests, files, strict=True)
+        if upload_file_url(f"{url}/{rel}", file, if_absent=True)
+    ]
+    if [_stamp(f) for f in files] != stamps:
+        for written in wrote:
+            store, key = split_url(written)
+            store.delete(key)
+        raise StoreError(f"directory {str(path)!r} changed while it was uploaded; pass it again")
+    write_url(f"{url}/{MANIFEST}", manifest, if_absent=True)
+    return url
 
 
 class FileTransformer:

@@ -146,3 +146,23 @@ def test_stored_files_go_when_old_and_named_by_no_kept_run() -> None:
         f"files/{c}/x.bin": "newer than the cutoff",
         "files/notes.txt": "not a file name pack writes",
     }
+
+
+def test_a_stored_directory_goes_whole_dated_by_its_newest_key() -> None:
+    from pack.gc.plan import files_to_delete
+
+    a, b = "a" * 64, "b" * 64
+    old, new = NOW - 30 * DAY, NOW - 1 * DAY
+    files = {
+        f"files/{a}/data/.pack-manifest.json": old,
+        f"files/{a}/data/x.csv": old,
+        f"files/{a}/data/sub/y.csv": old,
+        # An old directory whose manifest was written again lately: all of it stays.
+        f"files/{b}/data/.pack-manifest.json": new,
+        f"files/{b}/data/x.csv": old,
+    }
+    delete, kept = files_to_delete(files, set(), cutoff=CUTOFF)
+    assert delete == sorted(k for k in files if f"/{a}/" in k)
+    assert kept == {f"files/{b}/data": "newer than the cutoff"}
+    delete, kept = files_to_delete(files, {f"files/{a}/data"}, cutoff=CUTOFF)
+    assert delete == [] and kept[f"files/{a}/data"] == "a kept run's inputs name it"

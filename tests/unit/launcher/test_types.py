@@ -3,6 +3,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import shutil
 from pathlib import Path
 from typing import Any, Optional
 
@@ -262,3 +263,40 @@ def test_a_file_that_changes_while_it_is_uploaded_leaves_nothing_under_its_diges
     with pytest.raises(StoreError, match="changed while it was uploaded"):
         default_engine().to_literal(File(src), File, ctx)
     assert [p for p in (store / "files").rglob("*") if p.is_file()] == []
+
+
+def test_a_local_directory_passed_in_is_stored_by_content_once(tmp_path: Path) -> None:
+    from pack.errors import StoreError
+
+    store = tmp_path / "store"
+    ctx = TypeContext(files_prefix=(store / "files").as_uri(), local_dir=tmp_path / "fetch")
+    folder = tmp_path / "data"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.txt").write_text("A")
+    (folder / "sub" / "b.txt").write_text("B")
+    engine = default_engine()
+    uri = engine.to_literal(Directory(folder), Directory, ctx).scalar.blob.uri
+    assert uri.startswith((store / "files").as_uri()) and uri.endswith("/data")
+    stored = [p for p in (store / "files").rglob("*") if p.is_file()]
+    stamps = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in stored}
+    # The same tree from elsewhere: the same URL, nothing written again.
+    copy = tmp_path / "copy" / "data"
+    shutil.copytree(folder, copy)
+    assert engine.to_literal(Directory(copy), Directory, ctx).scalar.blob.uri == uri
+    assert {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in stored} == stamps
+    d = engine.to_python(engine.to_literal(Directory(copy), Directory, ctx), Directory, ctx)
+    assert [p.relative_to(d.path).as_posix() for p in d.files()] == ["a.txt", "sub/b.txt"]
+    # One byte more in one file: another URL.
+    (copy / "sub" / "b.txt").write_text("BB")
+    assert engine.to_literal(Directory(copy), Directory, ctx).scalar.blob.uri != uri
+    # A file changed in the store is refused when fetched, and nothing is left.
+    next(p for p in stored if p.name == "b.txt").write_text("planted")
+    fetch = tmp_path / "fetch2"
+    again = engine.to_python(
+        engine.to_literal(Directory(folder), Directory, ctx),
+        Directory,
+        TypeContext(local_dir=fetch),
+    )
+    with pytest.raises(StoreError, match="not the digest its name says"):
+        again.files()
+    assert [p for p in fetch.rglob("*") if p.is_file()] == []
