@@ -149,7 +149,7 @@ def download_file(url: str, into: Path) -> Path:
         got = Digest.of_file(dest).hex
         if got != named.group(1):
             dest.unlink()
-            _check_digest(url, got, named.group(1), "bytes")
+            raise _changed(url, got, "the digest its name says")
     return dest
 
 
@@ -163,8 +163,8 @@ def download_directory(url: str, into: Path) -> Path:
     dest = into / _local_name(url, "dir")
     raw = read_url(f"{url.rstrip('/')}/{MANIFEST}")
     named = _BY_CONTENT.search(url.rstrip("/"))
-    if named:
-        _check_digest(url, Digest.of_bytes(raw).hex, named.group(1), "manifest")
+    if named and Digest.of_bytes(raw).hex != named.group(1):
+        raise _changed(f"{url}/{MANIFEST}", Digest.of_bytes(raw).hex, "the digest its name says")
     manifest = json.loads(raw)
     dest.mkdir(parents=True)
     for rel in manifest["files"]:
@@ -178,18 +178,18 @@ def download_directory(url: str, into: Path) -> Path:
             got = Digest.of_file(target).hex
             if got != manifest["sha256"].get(rel):
                 shutil.rmtree(dest)
-                _check_digest(f"{url.rstrip('/')}/{rel}", got, manifest["sha256"][rel], "bytes")
+                raise _changed(f"{url.rstrip('/')}/{rel}", got, "the digest the manifest gives")
     return dest
 
 
-def _check_digest(url: str, got: str, named: str, what: str) -> None:
+def _changed(url: str, got: str, expected: str) -> Exception:
+    """The error for an object stored by content whose bytes are not what it is named by."""
     from pack.errors import StoreError
 
-    if got != named:
-        raise StoreError(
-            f"{url}: its {what} have sha256 {got}, not the digest its name says; the "
-            "object was changed in the store: pass it again from its source"
-        )
+    return StoreError(
+        f"{url}: its bytes have sha256 {got}, not {expected}; the object was changed in "
+        "the store: pass it again from its source"
+    )
 
 
 def _blob_literal(uri: str, multipart: bool, fmt: str = "") -> Literal:
