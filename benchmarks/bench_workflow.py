@@ -7,13 +7,16 @@ Needs the test servers (scripts/test-infra up; scripts/test-cluster up). Prints:
 
 kubernetes, one task per `pack run` (image present, code changed before every run):
   pack run (wall)       `pack run --backend kubernetes wf.py one` as a subprocess
-  bare pod              the client's create + watch until Succeeded + delete of a pod of the
-                        same image doing `python3 -c ...`, interpreter start of this script excluded
+  bare pod              the client's create + watch until Succeeded of a pod of the same image
+                        doing `python3 -c ...` (this script's warm client; the delete after)
+  bare pod, new process the same from a fresh interpreter, as a CLI starts: python start,
+                        `kubernetes` import and client, create, watch, delete
 kubernetes, per task call inside a workflow (sequential calls, driver in the client):
   workflow call         (the workflow's body time) / calls
   bare pod, sequential  the same number of bare pods one after the other, per pod
 kubernetes, fan-out: map_task over N elements vs N bare pods created at once (a pool of the same
-  client) and awaited with one watch on their label, then deleted; ratio = map / bare
+  client) and awaited with one watch on their label, then deleted; ratio = map / bare until the
+  last Succeeded, and map / bare including the deletes (pack deletes each child in its window)
 local: map_task over N trivial elements; per-element overhead = wall / N, next to N bare
   `python3 -c pass` processes run with the same concurrency
 
@@ -124,6 +127,12 @@ def bare_pod_spec(name: str, image: str, label: str) -> Any:
 def bare_pods(api: Any, image: str, count: int) -> float:
     """`count` pods created at once (a pool of the same client), awaited with one watch
     on their label, deleted; the wall from the first create to the last Succeeded."""
+    return bare_pods_timed(api, image, count)[0]
+
+
+def bare_pods_timed(api: Any, image: str, count: int) -> tuple[float, float]:
+    """bare_pods' wall, and the wall with the deletes (pack deletes its pods inside
+    its own timed window)."""
     from kubernetes import watch
 
     label = uuid.uuid4().hex[:10]
@@ -157,7 +166,28 @@ def bare_pods(api: Any, image: str, count: int) -> float:
                 lambda n: api.delete_namespaced_pod(n, "default", grace_period_seconds=0), names
             )
         )
-    return elapsed
+    return elapsed, time.perf_counter() - start
+
+
+BARE_PROCESS = """
+import sys, time
+start = time.perf_counter()
+sys.path.insert(0, {here!r})
+from kubernetes import client, config
+from bench_workflow import bare_pods_timed
+api = client.CoreV1Api(config.new_client_from_config(config_file={kubeconfig!r}))
+bare_pods_timed(api, {image!r}, 1)
+print(time.perf_counter() - start)
+"""
+
+
+def bare_pod_process(image: str) -> float:
+    """A bare pod from a fresh interpreter, as a CLI starts: python + `kubernetes` import +
+    client + create, watch until Succeeded, delete (the wall of the subprocess)."""
+    code = BARE_PROCESS.format(here=str(Path(__file__).parent), kubeconfig=KUBECONFIG, image=image)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+    return time.perf_counter() - start
 
 
 def kubernetes(opts: argparse.Namespace, tmp: Path) -> None:
@@ -180,15 +210,21 @@ def kubernetes(opts: argparse.Namespace, tmp: Path) -> None:
     api = client.CoreV1Api(config.new_client_from_config(config_file=KUBECONFIG))
     bare_pods(api, image, 1)  # the node has the image and a warm client
 
-    walls, bare = [], []
+    walls, bare, fresh = [], [], []
     for _ in range(opts.runs):
         touch(work)
         walls.append(pack_run(work, "kubernetes", store, "one")[0])
         bare.append(bare_pods(api, image, 1))
+        fresh.append(bare_pod_process(image))
     print(f"\nkubernetes, one task per run (code changed, median of {opts.runs})")
     print(f"  pack run (wall)        {med(walls):7.2f} s")
     print(
         f"  bare pod               {med(bare):7.2f} s   difference {med(walls) - med(bare):+.2f} s"
+        "   (warm client, until Succeeded)"
+    )
+    print(
+        f"  bare pod, new process  {med(fresh):7.2f} s   difference {med(walls) - med(fresh):+.2f} s"
+        "   (python + kubernetes import + create/watch/delete)"
     )
 
     per_call, bare_seq = [], []
@@ -208,15 +244,17 @@ def kubernetes(opts: argparse.Namespace, tmp: Path) -> None:
 
     print("\nkubernetes, map_task vs the same number of bare pods at once")
     for size in opts.sizes:
-        maps, bares = [], []
+        maps, bares, deleted = [], [], []
         for _ in range(opts.runs):
             _, doc = pack_run(work, "kubernetes", store, "fan", "--n", str(size))
             maps.append(doc["timings"]["task"])
-            bares.append(bare_pods(api, image, size))
-        ratio = med(maps) / med(bares)
+            until, with_delete = bare_pods_timed(api, image, size)
+            bares.append(until)
+            deleted.append(with_delete)
         print(
             f"  {size:4d} elements   map_task {med(maps):7.2f} s   bare pods {med(bares):7.2f} s"
-            f"   ratio {ratio:.2f}"
+            f"   ratio {med(maps) / med(bares):.2f}   (bare incl. deletes {med(deleted):.2f} s:"
+            f" ratio {med(maps) / med(deleted):.2f})"
         )
 
 
