@@ -31,8 +31,9 @@ def _no_process_s3_endpoint() -> object:
 
 @pytest.fixture(autouse=True)
 def _no_light_s3(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The entrypoints turn on boto3-free S3 for their process (pods); tests that run
-    them in-process must not leave it on for the tests after them."""
+    """In-process tests use boto3 (a process's default is the boto3-free client wherever
+    its environment allows, and the entrypoints turn it on); a test that wants the light
+    client turns it on itself, and leaves nothing on for the tests after it."""
     from pack.packager import store
 
     monkeypatch.setattr(store, "_light_s3", False)
