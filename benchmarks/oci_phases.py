@@ -39,7 +39,7 @@ def instrument() -> Spans:
     from pack.imagespec.builders.oci import builder, bytecode, fetch, layers, resolve, tar
 
     spans: Spans = {}
-    _wrap(resolve.Resolver, "resolve", "resolve (uv)", spans)
+    _wrap(resolve.PackageResolver, "resolve", "resolve (uv)", spans)
     _wrap(fetch.Fetcher, "fetch_all", "download wheels", spans)
     _wrap(layers, "install", "install (unzip, hash)", spans)
     _wrap(bytecode.Compiler, "compile", "compile bytecode", spans)
