@@ -96,27 +96,33 @@ def pack_env(work: Path) -> dict[str, str]:
     return env
 
 
-def pack_run(work: Path, backend: str, store: str, *extra: str) -> tuple[float, dict[str, Any]]:
-    argv = [
-        sys.executable,
-        "-c",
-        "import sys; from pack.cli import main; sys.exit(main())",
-        "run",
-        "--copy",
-        "all",
-        "--backend",
-        backend,
-    ]
-    argv += ["--store", store, "-o", "json", *extra]
-    for name in AWS:
-        argv += ["--pass-env", name]
-    argv += ["wf.py", "work", "--x", "1"]
+def timed_pack_run(
+    work: Path,
+    backend: str,
+    store: str,
+    task_argv: list[str],
+    *options: str,
+    pass_env: bool = True,
+) -> tuple[float, dict[str, Any]]:
+    """`pack run -o json wf.py TASK ARGS` in a fresh interpreter: its wall and its document."""
+    argv = [sys.executable, "-c", "import sys; from pack.cli import main; sys.exit(main())"]
+    argv += ["run", "--copy", "all", "--backend", backend, "--store", store, "-o", "json"]
+    argv += options
+    if pass_env:
+        for name in AWS:
+            argv += ["--pass-env", name]
+    argv += ["wf.py", *task_argv]
     start = time.perf_counter()
     proc = subprocess.run(argv, cwd=work, env=pack_env(work), capture_output=True, text=True)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
-        raise SystemExit(f"pack run --backend {backend} failed:\n{proc.stderr[-3000:]}")
+        what = " ".join(task_argv[:1])
+        raise SystemExit(f"pack run --backend {backend} {what} failed:\n{proc.stderr[-3000:]}")
     return elapsed, json.loads(proc.stdout)
+
+
+def pack_run(work: Path, backend: str, store: str, *extra: str) -> tuple[float, dict[str, Any]]:
+    return timed_pack_run(work, backend, store, ["work", "--x", "1"], *extra)
 
 
 def split(timings: dict[str, float], backend: str) -> dict[str, float]:

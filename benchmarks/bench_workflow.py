@@ -27,7 +27,6 @@ Each figure is the median of --runs; every pack figure comes from `pack run -o j
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -40,7 +39,15 @@ from pathlib import Path
 from typing import Any
 
 # The servers, credentials and pack environment of the remote-run benchmark (same folder).
-from bench_run_remote import AWS, BASE, BUCKET, KUBECONFIG, REGISTRY, S3, pack_env  # noqa: E402
+from bench_run_remote import (  # noqa: E402
+    AWS,
+    BASE,
+    BUCKET,
+    KUBECONFIG,
+    REGISTRY,
+    S3,
+    timed_pack_run,
+)
 
 WORK = "print(sum(range(1000)))"
 
@@ -86,21 +93,10 @@ def med(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def pack_run(
+def run_task(
     work: Path, backend: str, store: str, task: str, *args: str, pass_env: bool = True
 ) -> tuple[float, dict[str, Any]]:
-    argv = [sys.executable, "-c", "import sys; from pack.cli import main; sys.exit(main())"]
-    argv += ["run", "--copy", "all", "--backend", backend, "--store", store, "-o", "json"]
-    if pass_env:
-        for name in AWS:
-            argv += ["--pass-env", name]
-    argv += ["wf.py", task, *args]
-    start = time.perf_counter()
-    proc = subprocess.run(argv, cwd=work, env=pack_env(work), capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"pack run {task} failed:\n{proc.stderr[-3000:]}")
-    return elapsed, json.loads(proc.stdout)
+    return timed_pack_run(work, backend, store, [task, *args], pass_env=pass_env)
 
 
 def touch(work: Path) -> None:
@@ -205,7 +201,7 @@ def kubernetes(opts: argparse.Namespace, tmp: Path) -> None:
     (work.parent / "template.yaml").write_text(TEMPLATE)
     store = f"s3://{BUCKET}/{uuid.uuid4().hex[:8]}"
     print(f"kubernetes: warming up (image build or reuse) into {store} ...", flush=True)
-    _, first = pack_run(work, "kubernetes", store, "one")
+    _, first = run_task(work, "kubernetes", store, "one")
     image = first["image"]
     api = client.CoreV1Api(config.new_client_from_config(config_file=KUBECONFIG))
     bare_pods(api, image, 1)  # the node has the image and a warm client
@@ -213,7 +209,7 @@ def kubernetes(opts: argparse.Namespace, tmp: Path) -> None:
     walls, bare, fresh = [], [], []
     for _ in range(opts.runs):
         touch(work)
-        walls.append(pack_run(work, "kubernetes", store, "one")[0])
+        walls.append(run_task(work, "kubernetes", store, "one")[0])
         bare.append(bare_pods(api, image, 1))
         fresh.append(bare_pod_process(image))
     print(f"\nkubernetes, one task per run (code changed, median of {opts.runs})")
@@ -229,7 +225,7 @@ def kubernetes(opts: argparse.Namespace, tmp: Path) -> None:
 
     per_call, bare_seq = [], []
     for _ in range(opts.runs):
-        _, doc = pack_run(work, "kubernetes", store, "calls", "--n", str(opts.calls))
+        _, doc = run_task(work, "kubernetes", store, "calls", "--n", str(opts.calls))
         per_call.append(doc["timings"]["task"] / opts.calls)
         start = time.perf_counter()
         for _ in range(opts.calls):
@@ -246,7 +242,7 @@ def kubernetes(opts: argparse.Namespace, tmp: Path) -> None:
     for size in opts.sizes:
         maps, bares, deleted = [], [], []
         for _ in range(opts.runs):
-            _, doc = pack_run(work, "kubernetes", store, "fan", "--n", str(size))
+            _, doc = run_task(work, "kubernetes", store, "fan", "--n", str(size))
             maps.append(doc["timings"]["task"])
             until, with_delete = bare_pods_timed(api, image, size)
             bares.append(until)
@@ -265,10 +261,10 @@ def local(opts: argparse.Namespace, tmp: Path) -> None:
     (work.parent / "template.yaml").write_text(TEMPLATE)
     store = (tmp / "local" / "store").as_uri()
     n, conc = opts.local, opts.local_concurrency
-    pack_run(work, "local", store, "fan", "--n", "4", pass_env=False)  # warm: the bundle
+    run_task(work, "local", store, "fan", "--n", "4", pass_env=False)  # warm: the bundle
     maps, bares = [], []
     for _ in range(opts.runs):
-        _, doc = pack_run(
+        _, doc = run_task(
             work, "local", store, "fan", "--n", str(n), "--concurrency", str(conc), pass_env=False
         )
         maps.append(doc["timings"]["task"])
