@@ -1,8 +1,9 @@
 """The kubernetes backend: create the rendered pod with the official client and follow it.
 
-Requests go through the client's configured `ApiClient` via `k8sapi.PodApi`, the
-handful of core/v1 calls used here, rather than `CoreV1Api`, whose import alone is
-~0.4 s of a warm run.
+Requests go through `k8sapi.PodApi`, the handful of core/v1 calls used here, over
+pack's own HTTP transport (`kubehttp`); the official client, whose import alone is
+0.4-0.7 s of a warm run, is loaded only for kubeconfigs that need it (exec plugins,
+auth providers, proxies: see `kubeaccess`).
 
 Following is a watch on the one pod (`field_selector=metadata.name=…`) from the
 resource version the create returned; after a disconnect, a server timeout or a
@@ -21,6 +22,8 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import os
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -31,6 +34,7 @@ from urllib.parse import urlparse
 from pack.errors import LaunchError
 from pack.launcher.backends.base import AttemptResult, Backend, Phase, RunHandle, RunInterrupted
 from pack.launcher.backends.k8sapi import PodApi
+from pack.launcher.backends.kubehttp import ApiError
 from pack.launcher.backends.podstatus import PodOutcome, classify
 from pack.launcher.backends.podwatch import PodView
 from pack.launcher.backends.sink import line_writer
@@ -63,14 +67,11 @@ def secret_name(pod_name: str) -> str:
 @contextlib.contextmanager
 def _api_errors(what: str) -> Iterator[None]:
     """API failures as one-line LaunchErrors: `what: 403 message`, or the API unreachable."""
-    from kubernetes.client.exceptions import ApiException
-    from urllib3.exceptions import HTTPError as _Urllib3Error
-
     try:
         yield
-    except ApiException as exc:
+    except ApiError as exc:
         raise LaunchError(f"{what}: {exc.status} {_api_message(exc)}") from None
-    except (OSError, _Urllib3Error) as exc:
+    except OSError as exc:
         raise LaunchError(f"cannot reach the Kubernetes API: {exc}") from None
 
 
@@ -92,15 +93,8 @@ def _phase(outcome: PodOutcome) -> Phase:
     }[outcome.state]  # type: ignore[return-value]
 
 
-def _api_message(exc: Any) -> str:
-    import json
-
-    body = getattr(exc, "body", None)
-    try:
-        message = json.loads(body)["message"] if body else None
-    except (ValueError, KeyError, TypeError):
-        message = None
-    return " ".join(str(message or getattr(exc, "reason", None) or exc).split())
+def _api_message(exc: ApiError) -> str:
+    return exc.message
 
 
 def _container_times(pod: Any, container_name: str) -> tuple[float | None, float | None]:
@@ -182,9 +176,7 @@ def stream_log(
     api: PodApi, name: str, namespace: str, container: str, *, follow: bool
 ) -> Iterator[str]:
     """The container's log as lines, as they come (bytes decoded as UTF-8, replaced if bad)."""
-    resp: Any = api.read_namespaced_pod_log(
-        name, namespace, container=container, follow=follow, _preload_content=False
-    )
+    resp = api.read_namespaced_pod_log(name, namespace, container=container, follow=follow)
     pending = b""
     try:
         for chunk in resp.stream(8192, decode_content=True):
@@ -198,43 +190,71 @@ def stream_log(
         resp.release_conn()
 
 
-def make_api(*, kubeconfig: Path | None, context: str | None, env: Mapping[str, str]) -> PodApi:
-    """The core/v1 calls the backend makes, on a client from the kubeconfig
-    (Config.kubeconfig, else KUBECONFIG, else ~/.kube/config), its context, or the
-    in-cluster service account."""
-    from kubernetes import client, config
-    from kubernetes.config.config_exception import ConfigException
+def kubeconfig_path(kubeconfig: Path | None, env: Mapping[str, str]) -> Path | None:
+    """Config.kubeconfig, else the first of KUBECONFIG, else ~/.kube/config if present."""
+    if kubeconfig:
+        return kubeconfig
+    if env.get("KUBECONFIG"):
+        return Path(env["KUBECONFIG"].split(os.pathsep)[0])
+    home = Path(env.get("HOME", str(Path.home()))) / ".kube" / "config"
+    return home if home.is_file() else None
 
-    path: str | None = str(kubeconfig) if kubeconfig else None
-    if path is None and env.get("KUBECONFIG"):
-        path = env["KUBECONFIG"].split(":")[0]
-    if path is None:
-        home = Path(env.get("HOME", str(Path.home()))) / ".kube" / "config"
-        if home.is_file():
-            path = str(home)
+
+def make_api(*, kubeconfig: Path | None, context: str | None, env: Mapping[str, str]) -> PodApi:
+    """The core/v1 calls the backend makes, to the cluster of the kubeconfig (its
+    context) or, with none, the in-cluster service account: over pack's own HTTP
+    transport, or the official client's for what only it honours."""
+    from pack.launcher.backends import kubeaccess
+    from pack.launcher.backends.kubehttp import HttpTransport
+
+    path = kubeconfig_path(kubeconfig, env)
     try:
         if path is not None:
-            api_client = config.new_client_from_config(config_file=path, context=context)
+            access = kubeaccess.from_kubeconfig(_read_yaml(path), path, context)
         elif env.get("KUBERNETES_SERVICE_HOST"):
-            configuration = client.Configuration()
-            config.load_incluster_config(client_configuration=configuration)
-            api_client = client.ApiClient(configuration)
+            access = kubeaccess.in_cluster(env)
         else:
             raise LaunchError(
                 "no Kubernetes cluster configured: set [tool.pack] kubeconfig, PACK_KUBECONFIG "
                 "or KUBECONFIG, or run inside a cluster"
             )
-    except ConfigException as exc:
-        raise LaunchError(
-            f"cannot load the Kubernetes config {path or '(in-cluster)'}: {exc}"
-        ) from None
+        return PodApi(HttpTransport(access))
+    except kubeaccess.NeedsOfficialClient:
+        return _official_api(path, context)
+    except kubeaccess.AccessError as exc:
+        raise LaunchError(f"cannot load the Kubernetes config: {exc}") from None
+    except ssl.SSLError as exc:
+        where = path or "(in-cluster)"
+        raise LaunchError(f"cannot load the TLS material of {where}: {exc}") from None
+
+
+def _read_yaml(path: Path) -> Any:
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise LaunchError(f"cannot read kubeconfig {path}: {exc.strerror or exc}") from None
-    if not hasattr(api_client, "param_serialize"):
-        # Clients from the older (python-legacy) generator lack the request builder
-        # PodApi uses; their CoreV1Api has the same methods (and a cheaper import).
-        return client.CoreV1Api(api_client)  # type: ignore[return-value]
-    return PodApi(api_client)
+    try:
+        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        raise LaunchError(f"kubeconfig {path} is not valid YAML: {exc}") from None
+
+
+def _official_api(path: Path | None, context: str | None) -> PodApi:
+    """The official client's ApiClient for `path` (exec plugins, auth providers, ...)."""
+    from kubernetes import config
+    from kubernetes.config.config_exception import ConfigException
+
+    from pack.launcher.backends.kubehttp import ClientTransport
+
+    try:
+        api_client = config.new_client_from_config(config_file=str(path), context=context)
+    except ConfigException as exc:
+        raise LaunchError(f"cannot load the Kubernetes config {path}: {exc}") from None
+    except OSError as exc:
+        raise LaunchError(f"cannot read kubeconfig {path}: {exc.strerror or exc}") from None
+    return PodApi(ClientTransport(api_client))
 
 
 class KubernetesBackend(Backend):
@@ -394,10 +414,6 @@ class KubernetesBackend(Backend):
     ) -> tuple[Any, PodOutcome]:
         """Watch `pod` until `classify` says it is done or cannot succeed (or, with
         `until_started`, until its container has started)."""
-        from kubernetes import watch
-        from kubernetes.client.exceptions import ApiException
-        from urllib3.exceptions import HTTPError as _Urllib3Error
-
         name = pod.metadata.name
         if self._watcher is not None:
             return self._follow_shared(self._watcher, pod, on_update, until_started=until_started)
@@ -407,39 +423,34 @@ class KubernetesBackend(Backend):
             settled = self._settled(current, on_update, until_started, deadline)
             if settled is not None:
                 return current, settled
-            version = current.metadata.resource_version
-            w = watch.Watch()
+            events = self.api.watch_pods(
+                self.namespace,
+                field_selector=f"metadata.name={name}",
+                resource_version=current.metadata.resource_version,
+                timeout_seconds=WATCH_SECONDS,
+            )
             try:
-                for event in w.stream(
-                    self._list_json,
-                    self.namespace,
-                    field_selector=f"metadata.name={name}",
-                    resource_version=version,
-                    timeout_seconds=WATCH_SECONDS,
-                ):
-                    if event["type"] == "DELETED":
+                for event in events:
+                    if event.get("type") == "DELETED":
                         raise LaunchError(f"pod {self.namespace}/{name} was deleted while running")
-                    obj = event["object"]
-                    if isinstance(obj, Mapping):
-                        obj = PodView(obj) if obj.get("metadata") else None
-                    if obj is None or getattr(obj, "metadata", None) is None:
+                    obj = event.get("object")
+                    if not isinstance(obj, Mapping) or not obj.get("metadata"):
                         continue
-                    current = obj
+                    current = PodView(obj)
                     settled = self._settled(current, on_update, until_started, deadline)
                     if settled is not None:
-                        w.stop()
                         return current, settled
-            except ApiException as exc:
+            except ApiError as exc:
                 if exc.status != 410:  # 410 Gone: our version is too old; re-read below
                     if exc.status == 404:
                         raise LaunchError(f"pod {self.namespace}/{name} is gone") from None
                     raise LaunchError(
                         f"watching pod {name}: {exc.status} {_api_message(exc)}"
                     ) from None
-            except (OSError, ValueError, _Urllib3Error):
+            except OSError:
                 pass  # a disconnect mid-stream
             finally:
-                w.stop()
+                events.close()  # type: ignore[attr-defined]
             # Stream ended (server timeout, disconnect, 410): re-read and watch from there.
             current = self._read(name)
 
@@ -465,11 +476,6 @@ class KubernetesBackend(Backend):
                 reason="StartTimeout",
             )
         return None
-
-    def _list_json(self, *args: Any, **kwargs: Any) -> Any:
-        """list_namespaced_pod for a watch: no declared return type, so the watch hands
-        back each event's JSON rather than building the client's models from it."""
-        return self.api.list_namespaced_pod(*args, **kwargs)
 
     def _follow_shared(
         self,
@@ -500,20 +506,17 @@ class KubernetesBackend(Backend):
                 current, quiet_since = self._read(name), time.monotonic()
 
     def _read(self, name: str) -> Any:
-        from kubernetes.client.exceptions import ApiException
-        from urllib3.exceptions import HTTPError as _Urllib3Error
-
         for attempt in range(5):
             try:
                 return self.api.read_namespaced_pod(name, self.namespace)
-            except ApiException as exc:
+            except ApiError as exc:
                 if exc.status == 404:
                     raise LaunchError(f"pod {self.namespace}/{name} is gone") from None
                 if exc.status < 500 or attempt == 4:
                     raise LaunchError(
                         f"reading pod {name}: {exc.status} {_api_message(exc)}"
                     ) from None
-            except (OSError, _Urllib3Error) as exc:
+            except OSError as exc:
                 if attempt == 4:
                     raise LaunchError(f"cannot reach the Kubernetes API: {exc}") from None
             time.sleep(0.5 * 2**attempt)  # back-off between retries of a failed request only
@@ -601,21 +604,15 @@ class KubernetesBackend(Backend):
             self._delete_secret(secret_name(name))
 
     def _delete_pod(self, name: str) -> None:
-        from kubernetes.client.exceptions import ApiException
-        from urllib3.exceptions import HTTPError as _Urllib3Error
-
         try:
             self.api.delete_namespaced_pod(name, self.namespace, grace_period_seconds=0)
-        except (ApiException, OSError, _Urllib3Error):
+        except (ApiError, OSError):
             pass  # already gone, or the API is away: nothing more to do here
 
     def _delete_secret(self, name: str) -> None:
-        from kubernetes.client.exceptions import ApiException
-        from urllib3.exceptions import HTTPError as _Urllib3Error
-
         try:
             self.api.delete_namespaced_secret(name, self.namespace)
-        except (ApiException, OSError, _Urllib3Error):
+        except (ApiError, OSError):
             pass  # none was made (no --pass-env), or already gone
 
     # --- detached runs ------------------------------------------------------------------
@@ -642,8 +639,6 @@ class KubernetesBackend(Backend):
         )
 
     def logs(self, handle: RunHandle, *, follow: bool = False) -> Iterator[str]:
-        from kubernetes.client.exceptions import ApiException
-
         if follow:  # the kubelet refuses logs of a container that has not started yet
             self.follow(self._read(handle.name), until_started=True)
         try:
@@ -654,7 +649,7 @@ class KubernetesBackend(Backend):
                 self.container_name,
                 follow=follow,
             )
-        except ApiException as exc:
+        except ApiError as exc:
             raise LaunchError(
                 f"no logs for pod {handle.name}: {exc.status} {_api_message(exc)}"
             ) from None
@@ -666,7 +661,7 @@ class KubernetesBackend(Backend):
         if self._watcher is not None:
             self._watcher.close()
         try:
-            self.api.api_client.close()
+            self.api.close()
         except Exception:  # noqa: BLE001 - closing is best effort
             pass
 

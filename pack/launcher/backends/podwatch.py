@@ -88,14 +88,8 @@ class PodWatcher:
 
     # --- the thread ----------------------------------------------------------------------
 
-    def _list(self, **kwargs: Any) -> Any:
-        """The API's list without a declared return type, so the watch hands back each
-        event's JSON instead of deserializing it into the client's models."""
-        return self.api.list_namespaced_pod(self.namespace, **kwargs)
-
     def _run(self) -> None:
-        from kubernetes import watch
-        from kubernetes.client.exceptions import ApiException
+        from pack.launcher.backends.kubehttp import ApiError
 
         version: str | None = None
         failures = 0
@@ -103,23 +97,25 @@ class PodWatcher:
             try:
                 if version is None:
                     version = self._relist()
-                w = watch.Watch()
-                for event in w.stream(
-                    self._list,
+                events = self.api.watch_pods(
+                    self.namespace,
                     label_selector=self.selector,
                     resource_version=version,
                     timeout_seconds=WATCH_SECONDS,
-                ):
-                    if self._stop.is_set():
-                        w.stop()
-                        break
-                    obj = event.get("object")
-                    if not isinstance(obj, Mapping) or "metadata" not in obj:
-                        continue
-                    version = obj["metadata"].get("resourceVersion") or version
-                    self._update(event.get("type", ""), obj)
+                )
+                try:
+                    for event in events:
+                        if self._stop.is_set():
+                            break
+                        obj = event.get("object")
+                        if not isinstance(obj, Mapping) or "metadata" not in obj:
+                            continue
+                        version = obj["metadata"].get("resourceVersion") or version
+                        self._update(event.get("type", ""), obj)
+                finally:
+                    events.close()
                 failures = 0
-            except ApiException as exc:
+            except ApiError as exc:
                 if exc.status == 410:  # too old: list again
                     version = None
                     continue
@@ -130,10 +126,8 @@ class PodWatcher:
                 time.sleep(min(0.2 * 2**failures, 5.0))
 
     def _relist(self) -> str | None:
-        listing = self._list(label_selector=self.selector, _preload_content=False)
-        import json
-
-        data = json.loads(listing.data) if hasattr(listing, "data") else listing
+        listing = self.api.list_namespaced_pod(self.namespace, label_selector=self.selector)
+        data = listing.to_dict() if isinstance(listing, PodView) else listing
         for item in data.get("items") or []:
             self._update("ADDED", item)
         return (data.get("metadata") or {}).get("resourceVersion")

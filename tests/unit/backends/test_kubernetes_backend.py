@@ -15,11 +15,10 @@ from typing import Any
 import kubernetes_validate
 import pytest
 from kubernetes import client as k
-from kubernetes.client.exceptions import ApiException
-from urllib3.exceptions import ProtocolError
 
 from pack.errors import LaunchError
 from pack.launcher.backends import kubernetes as kb
+from pack.launcher.backends.kubehttp import ApiError, ApiUnreachable
 from pack.launcher.credentials import credentials_manifest, pass_env_secret, pod_credentials
 from pack.launcher.execution import Execution
 from pack.launcher.podspec import (
@@ -141,8 +140,17 @@ class FakeApi:
     def list_namespaced_pod(self, *args: Any, **kwargs: Any) -> Any:
         raise AssertionError("the fake watch stands in for list")
 
+    def watch_pods(self, namespace: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """Plays ScriptedWatch's next segment; objects as the API's JSON."""
+        ScriptedWatch.calls.append(kwargs)
+        events, error = ScriptedWatch.segments.pop(0)
+        for event in events:
+            yield {**event, "object": to_dict(event["object"])}
+        if error is not None:
+            raise error
+
     def read_namespaced_pod_log(self, name: str, namespace: str, **kw: Any) -> FakeLogResponse:
-        assert kw["container"] == "primary" and kw["_preload_content"] is False
+        assert kw["container"] == "primary"
         return FakeLogResponse(list(self.log_chunks))
 
     def delete_namespaced_pod(self, name: str, namespace: str, **kw: Any) -> None:
@@ -150,29 +158,16 @@ class FakeApi:
 
 
 class ScriptedWatch:
-    """Each stream() call plays the next segment: events, then maybe an exception."""
+    """Each watch plays the next segment: events, then maybe an exception."""
 
     segments: list[tuple[list[dict[str, Any]], BaseException | None]] = []
     calls: list[dict[str, Any]] = []
 
-    def stream(self, func: Any, *args: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        ScriptedWatch.calls.append(kwargs)
-        events, error = ScriptedWatch.segments.pop(0)
-        yield from events
-        if error is not None:
-            raise error
-
-    def stop(self) -> None:
-        pass
-
 
 @pytest.fixture(autouse=True)
-def scripted_watch(monkeypatch: pytest.MonkeyPatch) -> type[ScriptedWatch]:
-    import kubernetes.watch
-
+def scripted_watch() -> type[ScriptedWatch]:
     ScriptedWatch.segments = []
     ScriptedWatch.calls = []
-    monkeypatch.setattr(kubernetes.watch, "Watch", ScriptedWatch)
     return ScriptedWatch
 
 
@@ -194,7 +189,7 @@ def test_success_through_a_disconnect_streams_all_logs_and_deletes_the_pod() -> 
     ScriptedWatch.segments = [
         (
             [{"type": "MODIFIED", "object": with_state(pod, "3", RUNNING, "Running")}],
-            ProtocolError("reset"),
+            ApiUnreachable("reset"),
         ),
         ([{"type": "MODIFIED", "object": with_state(pod, "7", DONE, "Succeeded")}], None),
     ]
@@ -215,7 +210,7 @@ def test_success_through_a_disconnect_streams_all_logs_and_deletes_the_pod() -> 
 def test_410_gone_re_reads_and_finds_the_pod_finished() -> None:
     pod = rendered()
     api = FakeApi(reads=[with_state(pod, "9", DONE, "Succeeded")])
-    ScriptedWatch.segments = [([], ApiException(status=410, reason="Gone"))]
+    ScriptedWatch.segments = [([], ApiError(410, "Gone"))]
     be, _ = backend(api)
     assert be.run(pod, EXECUTION).succeeded
     assert len(ScriptedWatch.calls) == 1
@@ -303,7 +298,7 @@ def test_file_store_is_refused() -> None:
 def test_api_refusal_is_one_line_with_the_reason() -> None:
     class Refusing(FakeApi):
         def create_namespaced_pod(self, namespace: str, pod: k.V1Pod) -> k.V1Pod:
-            raise ApiException(status=403, reason="Forbidden")
+            raise ApiError(403, "Forbidden")
 
     be, _ = backend(Refusing(reads=[]))
     with pytest.raises(LaunchError, match="403 Forbidden"):
@@ -313,12 +308,12 @@ def test_api_refusal_is_one_line_with_the_reason() -> None:
 def test_a_manifest_the_api_refuses_is_one_line_naming_the_field() -> None:
     class Refusing(FakeApi):
         def create_namespaced_pod(self, namespace: str, body: dict[str, Any]) -> k.V1Pod:
-            refusal = ApiException(status=422, reason="Unprocessable Entity")
             # What the API server answers for a container without a name.
-            refusal.body = (
-                '{"message": "Pod \\"x\\" is invalid: spec.containers[1].name: Required value"}'
+            raise ApiError(
+                422,
+                "Unprocessable Entity",
+                '{"message": "Pod \\"x\\" is invalid: spec.containers[1].name: Required value"}',
             )
-            raise refusal
 
     pod = manifest()
     pod["spec"]["containers"].append({"image": "busybox:1"})  # a container needs a name
@@ -387,7 +382,7 @@ def test_keep_leaves_the_secret_to_the_garbage_collector() -> None:
 def test_a_refused_pod_takes_its_secret_with_it_and_the_error_holds_no_value() -> None:
     class Refusing(FakeApi):
         def create_namespaced_pod(self, namespace: str, pod: k.V1Pod) -> k.V1Pod:
-            raise ApiException(status=422, reason="Unprocessable Entity")
+            raise ApiError(422, "Unprocessable Entity")
 
     api = Refusing(reads=[])
     be, _ = backend(api)

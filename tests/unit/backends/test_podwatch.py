@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kubernetes.client.exceptions import ApiException
 
 from pack.errors import LaunchError
 from pack.launcher.backends import kubernetes as kb
+from pack.launcher.backends.kubehttp import ApiError
 from pack.launcher.backends.podstatus import classify
 from pack.launcher.backends.podwatch import PodView, PodWatcher
 
@@ -62,7 +62,8 @@ class FakeWatch:
     segments: list[tuple[list[dict[str, Any]], BaseException | None]] = []
     calls: list[dict[str, Any]] = []
 
-    def stream(self, func: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    @staticmethod
+    def stream(**kwargs: Any) -> Iterator[dict[str, Any]]:
         FakeWatch.calls.append(kwargs)
         if not FakeWatch.segments:
             time.sleep(0.05)
@@ -72,38 +73,32 @@ class FakeWatch:
         if error is not None:
             raise error
 
-    def stop(self) -> None:
-        pass
 
-
-class RawList:
-    def __init__(self, items: list[dict[str, Any]], version: str) -> None:
-        import json
-
-        self.data = json.dumps({"metadata": {"resourceVersion": version}, "items": items})
+def RawList(items: list[dict[str, Any]], version: str) -> PodView:  # noqa: N802
+    """A list answer as PodApi returns it."""
+    return PodView({"metadata": {"resourceVersion": version}, "items": items})
 
 
 class FakeApi:
     def __init__(self) -> None:
-        self.lists: list[RawList] = [
+        self.lists: list[PodView] = [
             RawList([], "10"),
             RawList([pod_json("b", "30", "Running", RUNNING)], "31"),
         ]
-        self.api_client = self
 
     def list_namespaced_pod(self, namespace: str, **kwargs: Any) -> Any:
         return self.lists.pop(0)
+
+    def watch_pods(self, namespace: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        return FakeWatch.stream(**kwargs)
 
     def close(self) -> None:
         pass
 
 
 @pytest.fixture(autouse=True)
-def fake_watch(monkeypatch: pytest.MonkeyPatch) -> None:
-    import kubernetes.watch
-
+def fake_watch() -> None:
     FakeWatch.segments, FakeWatch.calls = [], []
-    monkeypatch.setattr(kubernetes.watch, "Watch", FakeWatch)
 
 
 def test_one_watch_follows_every_pod_and_lists_again_after_410() -> None:
@@ -114,7 +109,7 @@ def test_one_watch_follows_every_pod_and_lists_again_after_410() -> None:
                 {"type": "MODIFIED", "object": pod_json("a", "12", "Running", RUNNING)},
                 {"type": "MODIFIED", "object": pod_json("b", "13", "Running", RUNNING)},
             ],
-            ApiException(status=410, reason="Gone"),
+            ApiError(410, "Gone"),
         ),
         ([{"type": "MODIFIED", "object": pod_json("a", "32", "Succeeded", DONE)}], None),
         ([{"type": "DELETED", "object": pod_json("b", "33", "Running", RUNNING)}], None),
