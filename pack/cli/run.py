@@ -213,7 +213,7 @@ def command(
     if detach and result.cache != "hit":
         _report_detached(result, output)
         return
-    children = _children(result, config)
+    children = _children(result, config, nested=output == "json")
     if output == "json":
         echo_json({**result.as_json(), "children": children})
     elif result.succeeded:
@@ -240,14 +240,17 @@ def command(
         raise result.failure(log_shown=True)
 
 
-def _children(result: Any, config: Any) -> list[dict[str, Any]]:
-    """The task calls the run made (each a child run record), in call order."""
+def _children(result: Any, config: Any, *, nested: bool) -> list[dict[str, Any]]:
+    """The task calls the run made (each a child run record), in call order; `nested`:
+    each with the calls it made in turn under `children`, as `pack status -o json`."""
     from pack.runs.runstore import RunStore
 
     if result.cache == "hit":
         return []
-    children = RunStore.open(config.store_url).children(result.execution.id)
-    return [child.to_dict() for child in children]
+    runs = RunStore.open(config.store_url)
+    if nested:
+        return [child.to_dict() for child in runs.tree(result.execution.id).children]
+    return [child.to_dict() for child in runs.children(result.execution.id)]
 
 
 def _calls_summary(children: list[dict[str, Any]]) -> str:

@@ -383,6 +383,12 @@ def test_the_tree_of_a_task_that_calls_tasks_in_status_and_the_console(
     assert [(c["task"], c["parent"]) for c in calls] == [("wfmod.outer", run_id)] * 2
     inner = [(g["task"], g["parent"]) for c in calls for g in c["children"]]
     assert inner == [("wfmod.square", calls[0]["id"]), ("wfmod.square", calls[1]["id"])]
+    # `pack run -o json` nests the same tree as `pack status -o json`.
+    ran = r.json()["children"]
+    assert [[g["id"] for g in c["children"]] for c in ran] == [
+        [g["id"] for g in c["children"]] for c in calls
+    ]
+    assert all(len(c["children"]) == 1 for c in ran)
     text = pack("status", run_id, "--store", store).out
     assert "  children: 2\n" in text
     first, second = calls[0]["id"], calls[1]["id"]
