@@ -225,8 +225,11 @@ class RunStore:
         def kids(record: RunRecord) -> list[RunRecord]:
             return [] if record.cache in ("hit", "shared") else self.children(record.id)
 
-        with _pool() as pool:
-            found = list(pool.map(kids, records))
+        if len(records) == 1:  # a run's own level: no pool (most runs call nothing)
+            found = [kids(records[0])]
+        else:
+            with _pool() as pool:
+                found = list(pool.map(kids, records))
         below = iter(self._levels([c for group in found for c in group], depth - 1))
         return [
             RunTree(record, tuple(next(below) for _ in group))
