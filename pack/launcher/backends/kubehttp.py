@@ -17,6 +17,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import socket
 import ssl
 import tempfile
 import threading
@@ -125,6 +126,16 @@ class _HttpStream:
 
     def release_conn(self) -> None:
         self._conn.close()
+
+    def abort(self) -> None:
+        """End the stream from another thread: a shutdown wakes a recv blocked on it
+        (closing alone does not); the reader then releases the connection."""
+        sock = self._conn.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed
 
 
 class HttpTransport:

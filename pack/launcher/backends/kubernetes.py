@@ -47,6 +47,8 @@ if TYPE_CHECKING:
 LOG_TAIL_LINES = 200
 WATCH_SECONDS = 60  # server-side timeout of one watch request; the loop re-watches
 LOG_DRAIN_SECONDS = 60
+# How long a follow stream may take to end by itself once the container has ended.
+FOLLOW_GRACE_SECONDS = 0.2
 
 
 def _pod_name(pod: Any) -> str:
@@ -137,6 +139,8 @@ class _LogFollower:
         self.tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL_LINES)
         self.lines = 0
         self.error: BaseException | None = None
+        self._response: Any = None
+        self._aborted = threading.Event()
         self.thread = threading.Thread(target=self._run, name=f"pack-logs-{name}", daemon=True)
 
     def start(self) -> None:
@@ -149,19 +153,47 @@ class _LogFollower:
 
     def _run(self) -> None:
         try:
-            for line in stream_log(
-                self.api, self.name, self.namespace, self.container, follow=True
-            ):
+            response = self.api.read_namespaced_pod_log(
+                self.name, self.namespace, container=self.container, follow=True
+            )
+            self._response = response
+            if self._aborted.is_set():
+                response.release_conn()
+                return
+            for line in log_lines(response):
+                if self._aborted.is_set():
+                    return
                 self._emit(line)
         except BaseException as exc:  # reported by finish(), which re-reads the log
             self.error = exc
 
+    def _abort(self) -> None:
+        """End the follow stream the thread is reading (shutting its socket down wakes
+        a recv blocked in the thread)."""
+        self._aborted.set()
+        response = self._response
+        for name in ("abort", "shutdown"):  # pack's own stream; urllib3's (client fallback)
+            end = getattr(response, name, None)
+            if end is not None:
+                try:
+                    end()
+                except Exception:  # noqa: BLE001, S110 - already closed
+                    pass
+                return
+
     def finish(self) -> None:
-        """Wait for the stream to end (the container has ended); on a broken stream,
-        read the whole log once and emit only the lines not yet shown."""
-        self.thread.join(timeout=LOG_DRAIN_SECONDS)
-        if self.thread.is_alive() or self.error is None:
-            return
+        """The container has ended: emit the rest of its log. A stream the kubelet opened
+        while the container ran ends only at its next state check (every 5 s), so after
+        a short grace it is cut and the finished log read once more, and only the lines
+        not yet shown are emitted."""
+        self.thread.join(timeout=FOLLOW_GRACE_SECONDS)
+        if self.thread.is_alive():
+            self._abort()
+            self.thread.join(timeout=LOG_DRAIN_SECONDS)
+            if self.thread.is_alive():
+                return  # the request itself hangs: the log is a convenience, the outcome is not
+        elif self.error is None:
+            return  # the stream ended by itself: every line was emitted
         try:
             lines = list(
                 stream_log(self.api, self.name, self.namespace, self.container, follow=False)
@@ -172,14 +204,12 @@ class _LogFollower:
             self._emit(line)
 
 
-def stream_log(
-    api: PodApi, name: str, namespace: str, container: str, *, follow: bool
-) -> Iterator[str]:
-    """The container's log as lines, as they come (bytes decoded as UTF-8, replaced if bad)."""
-    resp = api.read_namespaced_pod_log(name, namespace, container=container, follow=follow)
+def log_lines(response: Any) -> Iterator[str]:
+    """A log stream's lines as they come (decoded as UTF-8, bad bytes replaced); the
+    stream is released at the end."""
     pending = b""
     try:
-        for chunk in resp.stream(8192, decode_content=True):
+        for chunk in response.stream(8192, decode_content=True):
             pending += chunk
             *lines, pending = pending.split(b"\n")
             for line in lines:
@@ -187,7 +217,16 @@ def stream_log(
         if pending:
             yield pending.decode("utf-8", errors="replace")
     finally:
-        resp.release_conn()
+        response.release_conn()
+
+
+def stream_log(
+    api: PodApi, name: str, namespace: str, container: str, *, follow: bool
+) -> Iterator[str]:
+    """The container's log as lines, as they come."""
+    yield from log_lines(
+        api.read_namespaced_pod_log(name, namespace, container=container, follow=follow)
+    )
 
 
 def kubeconfig_path(kubeconfig: Path | None, env: Mapping[str, str]) -> Path | None:

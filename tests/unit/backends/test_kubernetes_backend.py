@@ -404,3 +404,58 @@ def test_without_pass_env_no_secret_is_made() -> None:
     assert be.run(pod, EXECUTION).succeeded
     assert api.secrets == {} and api.deleted_secrets == []
     assert to_dict(api.created[0]) == pod
+
+
+class FollowThatDoesNotEnd:
+    """A follow stream as the kubelet serves it for a container that has just ended:
+    what was written, then nothing, and no end until its next state check."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        import threading
+
+        self.chunks = chunks
+        self.cut = threading.Event()
+        self.released = False
+
+    def stream(self, amt: int, decode_content: bool = True) -> Iterator[bytes]:
+        yield from self.chunks
+        if not self.cut.wait(timeout=30):
+            raise AssertionError("the stream was never cut")
+        raise ApiUnreachable("the stream broke off: shut down")
+
+    def abort(self) -> None:
+        self.cut.set()
+
+    def release_conn(self) -> None:
+        self.released = True
+
+
+def test_a_follow_stream_left_open_after_the_container_ended_is_cut_and_read_again() -> None:
+    import time
+
+    pod = rendered()
+    follow = FollowThatDoesNotEnd([b"one\ntw"])
+    whole = [b"one\ntwo\nthree\n"]
+
+    class Api(FakeApi):
+        def read_namespaced_pod_log(self, name: str, namespace: str, **kw: Any) -> Any:
+            return follow if kw.get("follow") else FakeLogResponse(list(whole))
+
+    api = Api(reads=[])
+    ScriptedWatch.segments = [
+        (
+            [
+                {"type": "MODIFIED", "object": with_state(pod, "3", RUNNING, "Running")},
+                {"type": "MODIFIED", "object": with_state(pod, "4", DONE, "Succeeded")},
+            ],
+            None,
+        )
+    ]
+    be, lines = backend(api)
+    start = time.monotonic()
+    result = be.run(pod, EXECUTION)
+    assert result.succeeded
+    assert time.monotonic() - start < 5  # not the kubelet's next state check
+    # Every line once, in order: the partial "tw" was not shown before the cut.
+    assert lines == ["one", "two", "three"]
+    assert follow.cut.is_set() and follow.released
