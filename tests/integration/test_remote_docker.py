@@ -92,6 +92,17 @@ def chatty(x: int) -> int:
     return x
 
 
+@task(image=image)
+def lingers(x: int) -> int:
+    import time
+
+    print("started", flush=True)
+    time.sleep(x)  # seen running: the log is followed while the container runs
+    for i in range(3):
+        print(f"last {{i}}", flush=True)
+    return x
+
+
 @task(image=image, deck=True)
 def reported(x: int) -> int:
     from pack import Deck

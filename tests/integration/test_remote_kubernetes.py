@@ -7,6 +7,7 @@ would (PACK_POD_TEMPLATE), not in the tasks.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -278,3 +279,20 @@ def test_an_exec_credential_plugin_goes_through_the_official_client(
     assert result["status"] == "succeeded"
     assert (tmp_path / "plugin-ran").exists()
     assert "kubernetes.config.kube_config" in watching.loaded[0][1]
+
+
+def test_kubernetes_log_followed_while_running_is_complete_and_shown_once(
+    project: Project,
+) -> None:
+    """The follow stream opened while the container ran is cut once it has ended (the
+    kubelet would hold it until its next state check) and the finished log read again:
+    every line once, in order, the ones printed just before the exit too."""
+    proc = project.run("kubernetes", "lingers", "--x", "3")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    shown = [
+        ln for ln in proc.stderr.splitlines() if ln in ("started", "last 0", "last 1", "last 2")
+    ]
+    assert shown == ["started", "last 0", "last 1", "last 2"]
+    run_id = json.loads(proc.stdout)["execution_id"]
+    stored = project.pack("logs", run_id, "--store", project.store)
+    assert stored.stdout.splitlines()[-4:] == ["started", "last 0", "last 1", "last 2"]
