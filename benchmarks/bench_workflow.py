@@ -16,7 +16,8 @@ kubernetes, per task call inside a workflow (sequential calls, driver in the cli
   bare pod, sequential  the same number of bare pods one after the other, per pod
 kubernetes, fan-out: map_task over N elements vs N bare pods created at once (a pool of the same
   client) and awaited with one watch on their label, then deleted; ratio = map / bare until the
-  last Succeeded, and map / bare including the deletes (pack deletes each child in its window)
+  last Succeeded, and map / bare including the deletes (pack deletes each child in its window);
+  each run's figures, and the CPU the whole machine spent per element on either side
 local: map_task over N trivial elements; per-element overhead = wall / N, next to N bare
   `python3 -c pass` processes run with the same concurrency
 
@@ -91,6 +92,19 @@ TEMPLATE = "apiVersion: v1\nkind: Pod\nspec:\n  hostNetwork: true\n"
 
 def med(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
+
+
+def runs_of(values: list[float]) -> str:
+    return " ".join(f"{v:.1f}" for v in values)
+
+
+def machine_cpu() -> float:
+    """CPU seconds the whole machine has spent working (every process: the cluster,
+    the engine, S3, the pods, the client), from /proc/stat."""
+    with open("/proc/stat") as fh:
+        fields = fh.readline().split()[1:]
+    busy = sum(int(v) for i, v in enumerate(fields[:8]) if i not in (3, 4))  # not idle, iowait
+    return busy / os.sysconf("SC_CLK_TCK")
 
 
 def run_task(
@@ -240,17 +254,26 @@ def kubernetes(opts: argparse.Namespace, tmp: Path) -> None:
 
     print("\nkubernetes, map_task vs the same number of bare pods at once")
     for size in opts.sizes:
-        maps, bares, deleted = [], [], []
+        maps, bares, deleted, map_cpu, bare_cpu = [], [], [], [], []
         for _ in range(opts.runs):
+            cpu = machine_cpu()
             _, doc = run_task(work, "kubernetes", store, "fan", "--n", str(size))
+            map_cpu.append(machine_cpu() - cpu)
             maps.append(doc["timings"]["task"])
+            cpu = machine_cpu()
             until, with_delete = bare_pods_timed(api, image, size)
+            bare_cpu.append(machine_cpu() - cpu)
             bares.append(until)
             deleted.append(with_delete)
         print(
             f"  {size:4d} elements   map_task {med(maps):7.2f} s   bare pods {med(bares):7.2f} s"
             f"   ratio {med(maps) / med(bares):.2f}   (bare incl. deletes {med(deleted):.2f} s:"
             f" ratio {med(maps) / med(deleted):.2f})"
+        )
+        print(f"                   each run: map_task {runs_of(maps)}, bare pods {runs_of(bares)}")
+        print(
+            f"                   machine CPU per element: map_task {med(map_cpu) / size:.2f} s"
+            f" (whole pack run), bare pods {med(bare_cpu) / size:.2f} s (with their deletes)"
         )
 
 
