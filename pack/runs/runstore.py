@@ -23,9 +23,9 @@ writes only its own keys, so concurrent children never race on a shared object.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from pack.errors import StoreError
 from pack.runs import keys
@@ -39,12 +39,25 @@ if TYPE_CHECKING:
 READ_THREADS = 8
 
 
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
 def _pool() -> ThreadPoolExecutor:
     """A thread pool for parallel reads; concurrent.futures is imported here, not by the
     writers (every `pack run` records its run through this module)."""
     from concurrent.futures import ThreadPoolExecutor
 
     return ThreadPoolExecutor(READ_THREADS)
+
+
+def _map(fn: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
+    """`fn` over `items` in parallel reads; one item (the common case: a run with one
+    call, a tree's root) is read here, without starting a pool."""
+    if len(items) <= 1:
+        return [fn(item) for item in items]
+    with _pool() as pool:
+        return list(pool.map(fn, items))
 
 
 def new_record(
@@ -206,8 +219,7 @@ class RunStore:
         links = list(self.store.list_keys(keys.children_prefix(run_id)))
         if not links:  # most runs call no task
             return []
-        with _pool() as pool:
-            found = [r for r in pool.map(self._read_summary, links) if r is not None]
+        found = [r for r in _map(self._read_summary, links) if r is not None]
         found = [r for r in found if r.parent == run_id]
         return sorted(found, key=lambda r: (r.index is None, r.index or 0, r.created_at, r.id))
 
@@ -225,11 +237,7 @@ class RunStore:
         def kids(record: RunRecord) -> list[RunRecord]:
             return [] if record.cache in ("hit", "shared") else self.children(record.id)
 
-        if len(records) == 1:  # a run's own level: no pool (most runs call nothing)
-            found = [kids(records[0])]
-        else:
-            with _pool() as pool:
-                found = list(pool.map(kids, records))
+        found = _map(kids, records)
         below = iter(self._levels([c for group in found for c in group], depth - 1))
         return [
             RunTree(record, tuple(next(below) for _ in group))
