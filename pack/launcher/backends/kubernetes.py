@@ -1,4 +1,4 @@
-"""The kubernetes backend: create the rendered pod with the official client and follow it.
+"""The kubernetes backend: create the rendered pod and follow it.
 
 Requests go through `k8sapi.PodApi`, the handful of core/v1 calls used here, over
 pack's own HTTP transport (`kubehttp`); the official client, whose import alone is
@@ -72,7 +72,7 @@ def _api_errors(what: str) -> Iterator[None]:
     try:
         yield
     except ApiError as exc:
-        raise LaunchError(f"{what}: {exc.status} {_api_message(exc)}") from None
+        raise LaunchError(f"{what}: {exc.status} {exc.message}") from None
     except OSError as exc:
         raise LaunchError(f"cannot reach the Kubernetes API: {exc}") from None
 
@@ -93,10 +93,6 @@ def _phase(outcome: PodOutcome) -> Phase:
         "succeeded": "Succeeded",
         "failed": "Failed",
     }[outcome.state]  # type: ignore[return-value]
-
-
-def _api_message(exc: ApiError) -> str:
-    return exc.message
 
 
 def _container_times(pod: Any, container_name: str) -> tuple[float | None, float | None]:
@@ -483,9 +479,7 @@ class KubernetesBackend(Backend):
                 if exc.status != 410:  # 410 Gone: our version is too old; re-read below
                     if exc.status == 404:
                         raise LaunchError(f"pod {self.namespace}/{name} is gone") from None
-                    raise LaunchError(
-                        f"watching pod {name}: {exc.status} {_api_message(exc)}"
-                    ) from None
+                    raise LaunchError(f"watching pod {name}: {exc.status} {exc.message}") from None
             except OSError:
                 pass  # a disconnect mid-stream
             finally:
@@ -552,9 +546,7 @@ class KubernetesBackend(Backend):
                 if exc.status == 404:
                     raise LaunchError(f"pod {self.namespace}/{name} is gone") from None
                 if exc.status < 500 or attempt == 4:
-                    raise LaunchError(
-                        f"reading pod {name}: {exc.status} {_api_message(exc)}"
-                    ) from None
+                    raise LaunchError(f"reading pod {name}: {exc.status} {exc.message}") from None
             except OSError as exc:
                 if attempt == 4:
                     raise LaunchError(f"cannot reach the Kubernetes API: {exc}") from None
@@ -690,7 +682,7 @@ class KubernetesBackend(Backend):
             )
         except ApiError as exc:
             raise LaunchError(
-                f"no logs for pod {handle.name}: {exc.status} {_api_message(exc)}"
+                f"no logs for pod {handle.name}: {exc.status} {exc.message}"
             ) from None
 
     def remove(self, handle: RunHandle) -> None:
