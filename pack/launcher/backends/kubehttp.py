@@ -66,6 +66,9 @@ class Stream(Protocol):
 
     def release_conn(self) -> None: ...
 
+    def abort(self) -> None:
+        """End the stream from another thread (wakes its reader)."""
+
 
 class Transport(Protocol):
     def request(
@@ -338,6 +341,27 @@ def _load_client_cert(context: ssl.SSLContext, cert: bytes, key: bytes | None) -
         os.rmdir(folder)
 
 
+class _Urllib3Stream:
+    """The official client's streaming answer (a urllib3 response) as a Stream."""
+
+    def __init__(self, response: Any) -> None:
+        self._response = response
+
+    def stream(self, amt: int = 8192, decode_content: bool = True) -> Iterator[bytes]:
+        from urllib3.exceptions import HTTPError
+
+        try:
+            yield from self._response.stream(amt, decode_content=decode_content)
+        except HTTPError as exc:
+            raise ApiUnreachable(f"the stream broke off: {exc}") from None
+
+    def release_conn(self) -> None:
+        self._response.release_conn()
+
+    def abort(self) -> None:
+        self._response.shutdown()  # urllib3 >= 2.3: wakes a read blocked on the socket
+
+
 class ClientTransport:
     """The same calls through the official client's configured `ApiClient` (its auth,
     TLS, proxy), for configurations only it can honour."""
@@ -375,7 +399,7 @@ class ClientTransport:
                 *request, _request_timeout=timeout if stream else REQUEST_TIMEOUT
             )
             if stream and 200 <= response.status <= 299:
-                return response.response  # urllib3's: stream() and release_conn()
+                return _Urllib3Stream(response.response)
             data = response.read()
         except HTTPError as exc:
             raise ApiUnreachable(f"cannot reach the Kubernetes API: {exc}") from None

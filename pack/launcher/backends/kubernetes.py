@@ -34,7 +34,7 @@ from urllib.parse import urlparse
 from pack.errors import LaunchError
 from pack.launcher.backends.base import AttemptResult, Backend, Phase, RunHandle, RunInterrupted
 from pack.launcher.backends.k8sapi import PodApi
-from pack.launcher.backends.kubehttp import ApiError
+from pack.launcher.backends.kubehttp import ApiError, Stream
 from pack.launcher.backends.podstatus import PodOutcome, classify
 from pack.launcher.backends.podwatch import PodView
 from pack.launcher.backends.sink import line_writer
@@ -135,7 +135,7 @@ class _LogFollower:
         self.tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL_LINES)
         self.lines = 0
         self.error: BaseException | None = None
-        self._response: Any = None
+        self._response: Stream | None = None
         self._aborted = threading.Event()
         self.thread = threading.Thread(target=self._run, name=f"pack-logs-{name}", daemon=True)
 
@@ -167,15 +167,11 @@ class _LogFollower:
         """End the follow stream the thread is reading (shutting its socket down wakes
         a recv blocked in the thread)."""
         self._aborted.set()
-        response = self._response
-        for name in ("abort", "shutdown"):  # pack's own stream; urllib3's (client fallback)
-            end = getattr(response, name, None)
-            if end is not None:
-                try:
-                    end()
-                except Exception:  # noqa: BLE001, S110 - already closed
-                    pass
-                return
+        if self._response is not None:
+            try:
+                self._response.abort()
+            except Exception:  # noqa: BLE001, S110 - already closed
+                pass
 
     def finish(self) -> None:
         """The container has ended: emit the rest of its log. A stream the kubelet opened
