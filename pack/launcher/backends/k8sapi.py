@@ -11,7 +11,7 @@ event with its Status code) and `kubehttp.ApiUnreachable` (no answer).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from typing import Any
 
 from pack.launcher.backends.kubehttp import ApiError, ApiUnreachable, Stream, Transport
@@ -76,7 +76,7 @@ class PodApi:
         timeout_seconds: int,
         field_selector: str | None = None,
         label_selector: str | None = None,
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Generator[dict[str, Any], None, None]:
         """The watch's events (`{"type": ..., "object": {...}}`) from `resource_version`
         until the server ends the watch (after `timeout_seconds`) or the stream breaks
         (ApiUnreachable). An ERROR event raises its status (410: the version is too old)."""

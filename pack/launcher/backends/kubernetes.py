@@ -479,7 +479,7 @@ class KubernetesBackend(Backend):
             except OSError:
                 pass  # a disconnect mid-stream
             finally:
-                events.close()  # type: ignore[attr-defined]
+                events.close()
             # Stream ended (server timeout, disconnect, 410): re-read and watch from there.
             current = self._read(name)
 
