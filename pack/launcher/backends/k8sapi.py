@@ -88,7 +88,7 @@ class PodApi:
             self._pods(namespace), query, timeout=timeout_seconds + WATCH_READ_TIMEOUT
         )
         try:
-            for line in _lines(stream):
+            for line in stream_lines(stream):
                 if not line.strip():
                     continue
                 try:
@@ -163,9 +163,10 @@ def _selectors(field: str | None, label: str | None) -> list[tuple[str, Any]]:
     return query
 
 
-def _lines(stream: Stream) -> Iterator[bytes]:
+def stream_lines(stream: Stream, chunk_size: int = 65536) -> Iterator[bytes]:
+    """A streaming answer split into lines as they come (the last one may lack its newline)."""
     pending = b""
-    for chunk in stream.stream(65536):
+    for chunk in stream.stream(chunk_size):
         pending += chunk
         *lines, pending = pending.split(b"\n")
         yield from lines

@@ -33,7 +33,7 @@ from urllib.parse import urlparse
 
 from pack.errors import LaunchError
 from pack.launcher.backends.base import AttemptResult, Backend, Phase, RunHandle, RunInterrupted
-from pack.launcher.backends.k8sapi import PodApi
+from pack.launcher.backends.k8sapi import PodApi, stream_lines
 from pack.launcher.backends.kubehttp import ApiError, Stream
 from pack.launcher.backends.podstatus import PodOutcome, classify
 from pack.launcher.backends.podwatch import PodView
@@ -196,18 +196,12 @@ class _LogFollower:
             self._emit(line)
 
 
-def log_lines(response: Any) -> Iterator[str]:
+def log_lines(response: Stream) -> Iterator[str]:
     """A log stream's lines as they come (decoded as UTF-8, bad bytes replaced); the
     stream is released at the end."""
-    pending = b""
     try:
-        for chunk in response.stream(8192, decode_content=True):
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                yield line.decode("utf-8", errors="replace")
-        if pending:
-            yield pending.decode("utf-8", errors="replace")
+        for line in stream_lines(response, 8192):
+            yield line.decode("utf-8", errors="replace")
     finally:
         response.release_conn()
 
