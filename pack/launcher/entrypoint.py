@@ -33,6 +33,15 @@ FAST_EXECUTE = "pack-fast-execute"
 EXECUTE = "pack-execute"
 MARKER = ".pack-bundle"
 ENV_FETCH_TIMING = "PACK_FETCH_TIMING"  # "<start>,<end>" handed from fast-execute to execute
+# Set by the kubernetes backend on the pods whose log it follows: pack-execute ends a
+# successful run with DONE_LINE on stdout, after everything but the interpreter's
+# teardown, and the backend takes that (with outputs.pb in the store) as the end of the
+# attempt instead of waiting for the kubelet's status report (up to its ~1 s period later).
+ENV_SAY_DONE = "PACK_SAY_DONE"
+DONE_LINE = "pack-execute: done"
+# Pause between flushing stderr and writing DONE_LINE on stdout: the runtime copies the
+# two pipes into the log separately, and a line of stderr must not land after DONE_LINE.
+DONE_SETTLE_SECONDS = 0.01
 EXIT_USER = 1
 EXIT_SYSTEM = 2
 
@@ -592,10 +601,39 @@ def _report_error(prefix: str, code: str, text: str, *, user: bool, recoverable:
 
 def execute(argv: Sequence[str]) -> NoReturn:
     use_pod_store_settings(os.environ)
+    succeeded: list[bool] = []
+    if os.environ.get(ENV_SAY_DONE) == "1":
+        _say_done_at_exit(succeeded)
     code = execute_status(argv, os.environ)  # a stop propagates to _guard
+    if code == 0:
+        succeeded.append(True)
     sys.stdout.flush()
     sys.stderr.flush()
     sys.exit(code)
+
+
+def _say_done_at_exit(succeeded: list[bool]) -> None:
+    """Write DONE_LINE at exit if `succeeded` says so. Registered before the task's module
+    is imported, so it runs after the task's own exit handlers (they run last-in,
+    first-out) and after its non-daemon threads were joined (which comes before them):
+    past this line only the interpreter's teardown is left."""
+    import atexit
+
+    def say() -> None:
+        if not succeeded:
+            return
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # closed by the task: nothing of ours is pending
+                pass
+        time.sleep(DONE_SETTLE_SECONDS)
+        try:
+            os.write(1, f"{DONE_LINE}\n".encode())
+        except OSError:  # no stdout: the backend waits for the kubelet's report instead
+            pass
+
+    atexit.register(say)
 
 
 def _guard(fn: Callable[[Sequence[str]], NoReturn], prog: str, argv: Sequence[str]) -> NoReturn:

@@ -476,3 +476,45 @@ def test_multiple_outputs_travel_as_separate_literals(pack: Any, project: Any) -
         "multi_mod.short returned a value that is not `-> tuple[int, str]`: "
         "expected 2 values, got a tuple of 1" in r.err
     )
+
+
+SAYS_DONE = """
+    import atexit
+    import sys
+    import threading
+    import time
+
+    from pack import task
+
+
+    @task(env={"PACK_SAY_DONE": "1"})
+    def finishes(x: int) -> int:
+        def late() -> None:
+            time.sleep(0.3)
+            print("thread done", flush=True)
+
+        threading.Thread(target=late).start()
+        atexit.register(lambda: print("task exit handler", file=sys.stderr, flush=True))
+        return x + 1
+
+
+    @task(env={"PACK_SAY_DONE": "1"})
+    def fails(x: int) -> int:
+        raise ValueError("no")
+"""
+
+
+def test_pack_execute_says_done_last_and_only_on_success(pack: Any, project: Any) -> None:
+    """The kubernetes backend ends an attempt on this line (with outputs.pb there): it
+    comes after the task's threads were joined and its exit handlers ran, and only when
+    the task succeeded."""
+    from pack.launcher.entrypoint import DONE_LINE
+
+    root = project({"says_done.py": SAYS_DONE})
+    r = pack("run", str(root / "says_done.py"), "finishes", "--x", "1")
+    assert r.code == 0, r.err
+    lines = [line for line in r.err.splitlines() if not line.startswith("pack: ")]
+    assert lines[-3:] == ["thread done", "task exit handler", DONE_LINE], r.err
+    r = pack("run", str(root / "says_done.py"), "fails", "--x", "1")
+    assert r.code != 0
+    assert DONE_LINE not in r.err

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from pack.launcher.entrypoint import DONE_LINE
 from tests.integration.k8s_wait import wait_gone
 from tests.integration.test_remote_docker import (
     Project,
@@ -293,6 +294,10 @@ def test_kubernetes_log_followed_while_running_is_complete_and_shown_once(
         ln for ln in proc.stderr.splitlines() if ln in ("started", "last 0", "last 1", "last 2")
     ]
     assert shown == ["started", "last 0", "last 1", "last 2"]
-    run_id = json.loads(proc.stdout)["execution_id"]
-    stored = project.pack("logs", run_id, "--store", project.store)
+    doc = json.loads(proc.stdout)
+    stored = project.pack("logs", doc["execution_id"], "--store", project.store)
     assert stored.stdout.splitlines()[-4:] == ["started", "last 0", "last 1", "last 2"]
+    # The attempt ended on the task's closing line (outputs.pb in the store), not on the
+    # kubelet's report; that line is pack's and is neither shown nor stored.
+    assert "backend.pod_said_done" in doc["timings"], doc["timings"]
+    assert DONE_LINE not in proc.stderr and DONE_LINE not in stored.stdout

@@ -11,7 +11,7 @@ event with its Status code) and `kubehttp.ApiUnreachable` (no answer).
 from __future__ import annotations
 
 import json
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from typing import Any
 
 from pack.launcher.backends.kubehttp import ApiError, ApiUnreachable, Stream, Transport
@@ -76,10 +76,12 @@ class PodApi:
         timeout_seconds: int,
         field_selector: str | None = None,
         label_selector: str | None = None,
+        on_stream: Callable[[Stream], None] | None = None,
     ) -> Generator[dict[str, Any], None, None]:
         """The watch's events (`{"type": ..., "object": {...}}`) from `resource_version`
         until the server ends the watch (after `timeout_seconds`) or the stream breaks
-        (ApiUnreachable). An ERROR event raises its status (410: the version is too old)."""
+        (ApiUnreachable). An ERROR event raises its status (410: the version is too old).
+        `on_stream` gets the open stream, for another thread to `abort` it."""
         query = _selectors(field_selector, label_selector)
         query += [("watch", True), ("timeoutSeconds", timeout_seconds)]
         if resource_version is not None:
@@ -88,6 +90,8 @@ class PodApi:
             self._pods(namespace), query, timeout=timeout_seconds + WATCH_READ_TIMEOUT
         )
         try:
+            if on_stream is not None:
+                on_stream(stream)
             for line in stream_lines(stream):
                 if not line.strip():
                     continue

@@ -33,11 +33,13 @@ from urllib.parse import urlparse
 
 from pack.errors import LaunchError
 from pack.launcher.backends.base import AttemptResult, Backend, Phase, RunHandle, RunInterrupted
+from pack.launcher.backends.donesignal import DoneSignal, is_done_line, without_done_line
 from pack.launcher.backends.k8sapi import PodApi, stream_lines
 from pack.launcher.backends.kubehttp import ApiError, Stream
 from pack.launcher.backends.podstatus import PodOutcome, classify
 from pack.launcher.backends.podwatch import PodView
 from pack.launcher.backends.sink import line_writer
+from pack.launcher.entrypoint import ENV_SAY_DONE
 
 if TYPE_CHECKING:
     from pack.config import Config
@@ -117,6 +119,30 @@ def _started(pod: Any, container_name: str) -> bool:
     return False
 
 
+# The attempt's end when the task said it succeeded before the kubelet reported it:
+# pack-execute writes DONE_LINE only when it exits 0.
+TASK_SAID_DONE = PodOutcome("succeeded", exit_code=0)
+
+
+def _outputs_written(execution: Execution) -> bool:
+    from pack.packager.store import exists_url
+
+    return exists_url(execution.outputs_url)
+
+
+def _with_env(manifest: dict[str, Any], container: str, name: str, value: str) -> dict[str, Any]:
+    """Pure: `manifest` with `name=value` in `container`'s env (last: it wins)."""
+    spec = dict(manifest.get("spec") or {})
+    containers = []
+    for c in spec.get("containers") or []:
+        if c.get("name") == container:
+            env = [e for e in c.get("env") or [] if e.get("name") != name]
+            c = {**c, "env": [*env, {"name": name, "value": value}]}
+        containers.append(c)
+    spec["containers"] = containers
+    return {**manifest, "spec": spec}
+
+
 def _exit_code(pod: Any, container_name: str) -> int | None:
     for status in (pod.status and pod.status.container_statuses) or []:
         if status.name == container_name and status.state and status.state.terminated:
@@ -125,13 +151,24 @@ def _exit_code(pod: Any, container_name: str) -> int | None:
 
 
 class _LogFollower:
-    """Streams one container's log lines to `sink` in a thread; keeps a tail."""
+    """Streams one container's log lines to `sink` in a thread; keeps a tail. A closing
+    DONE_LINE that `confirm` vouches for (outputs.pb is in the store) is not shown: it
+    ends the following and calls `on_done`."""
 
     def __init__(
-        self, api: PodApi, name: str, namespace: str, container: str, sink: Callable[[str], None]
+        self,
+        api: PodApi,
+        name: str,
+        namespace: str,
+        container: str,
+        sink: Callable[[str], None],
+        *,
+        confirm: Callable[[], bool] | None = None,
+        on_done: Callable[[float], None] | None = None,
     ) -> None:
         self.api, self.name, self.namespace, self.container = api, name, namespace, container
         self.sink = sink
+        self.confirm, self.on_done = confirm, on_done
         self.tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL_LINES)
         self.lines = 0
         self.error: BaseException | None = None
@@ -159,9 +196,25 @@ class _LogFollower:
             for line in log_lines(response):
                 if self._aborted.is_set():
                     return
+                if self.confirm is not None and is_done_line(line) and self._done(line):
+                    response.abort()  # what follows is the interpreter's exit: no more lines
+                    return
                 self._emit(line)
         except BaseException as exc:  # reported by finish(), which re-reads the log
             self.error = exc
+
+    def _done(self, line: str) -> bool:
+        """Whether `line` is pack-execute's (outputs.pb is there); if so, say so."""
+        at = time.time()
+        try:
+            confirmed = self.confirm is not None and self.confirm()
+        except Exception:  # noqa: BLE001 - unsure: wait for the kubelet's report instead
+            confirmed = False
+        if confirmed:
+            self.lines += 1  # counted, not shown: a re-read skips it too
+            if self.on_done is not None:
+                self.on_done(at)
+        return confirmed
 
     def _abort(self) -> None:
         """End the follow stream the thread is reading (shutting its socket down wakes
@@ -192,7 +245,7 @@ class _LogFollower:
             )
         except Exception:  # noqa: BLE001 - the logs are a convenience; the outcome is not
             return
-        for line in lines[self.lines :]:
+        for line in without_done_line(iter(lines[self.lines :])):
             self._emit(line)
 
 
@@ -294,7 +347,10 @@ class KubernetesBackend(Backend):
         log: Callable[[str], None] | None = None,
         container_name: str | None = None,
         start_timeout: float | None = None,
+        outputs_written: Callable[[Execution], bool] | None = None,
     ) -> None:
+        """`outputs_written`: whether an attempt's outputs.pb is in the store (default:
+        ask the store), which vouches for the task's closing DONE_LINE."""
         from pack.launcher.podspec import PRIMARY_CONTAINER
 
         self.api = api
@@ -303,6 +359,7 @@ class KubernetesBackend(Backend):
         self.log = log or (lambda line: None)
         self.container_name = container_name or PRIMARY_CONTAINER
         self.start_timeout = start_timeout
+        self.outputs_written = outputs_written or _outputs_written
         self._secrets: set[str] = set()  # pods whose --pass-env secret this backend made
         self._lock = threading.Lock()
         self._running: set[str] = set()  # pods whose attempt run() follows
@@ -320,10 +377,11 @@ class KubernetesBackend(Backend):
 
     # --- one attempt --------------------------------------------------------------------
 
-    def _create(self, pod: Any, execution: Execution) -> Any:
+    def _create(self, pod: Any, execution: Execution, *, say_done: bool = False) -> Any:
         """Create the pod; its --pass-env values go into a Secret created first (the
         kubelet needs it when the container starts) and owned by the pod, so the
-        garbage collector deletes it with the pod, --keep'd or detached ones too."""
+        garbage collector deletes it with the pod, --keep'd or detached ones too.
+        `say_done`: the task ends its log with DONE_LINE (for run(), which follows it)."""
         from pack.launcher.credentials import pass_env_secret
         from pack.launcher.podspec import manifest_of
 
@@ -331,6 +389,8 @@ class KubernetesBackend(Backend):
         name = _pod_name(pod)
         secret = secret_name(name)
         manifest, secret_data = pass_env_secret(manifest_of(pod), secret, self.container_name)
+        if say_done:
+            manifest = _with_env(manifest, self.container_name, ENV_SAY_DONE, "1")
         # The manifest dict as it is (a V1Pod model would cost ~0.4 s to build the first
         # time); the API server validates it and its refusal names the field.
         body = manifest
@@ -374,7 +434,7 @@ class KubernetesBackend(Backend):
         if self._stopped:
             raise RunInterrupted(f"not started: the run of {execution.id} is being stopped")
         t0 = time.monotonic()
-        created = self._create(pod, execution)
+        created = self._create(pod, execution, say_done=True)
         t_created = time.monotonic()
         with self._lock:
             self._running.add(name)
@@ -384,22 +444,31 @@ class KubernetesBackend(Backend):
             raise RunInterrupted(f"not started: the run of {execution.id} is being stopped")
         timings = {"pod_create": t_created - t0}
         follower: _LogFollower | None = None
+        done = DoneSignal(self._watcher)
 
         def on_update(current: Any) -> None:
             nonlocal follower
             if follower is None and _started(current, self.container_name):
                 timings["pod_start"] = time.monotonic() - t_created
                 follower = _LogFollower(
-                    self.api, name, self.namespace, self.container_name, self.log
+                    self.api,
+                    name,
+                    self.namespace,
+                    self.container_name,
+                    self.log,
+                    confirm=lambda: self.outputs_written(execution),
+                    on_done=done.set,
                 )
                 follower.start()
 
         try:
-            final, outcome = self.follow(created, on_update)
+            final, outcome = self.follow(created, on_update, done=done)
             t_done = time.monotonic()
             if follower is not None:
                 follower.finish()
             timings["pod_run"] = t_done - t_created - timings.get("pod_start", 0.0)
+            if outcome is TASK_SAID_DONE:  # ended on the task's word, not the pod's status
+                timings["pod_said_done"] = t_done - t_created
         except KeyboardInterrupt:
             self._finish(name, delete=True)
             raise RunInterrupted(
@@ -411,6 +480,8 @@ class KubernetesBackend(Backend):
             raise
         self._finish(name, delete=not self.keep)
         started, finished = _container_times(final, self.container_name)
+        if finished is None and done.is_set():
+            finished = done.at
         return AttemptResult(
             attempt=execution.attempt,
             phase=_phase(outcome),
@@ -436,16 +507,20 @@ class KubernetesBackend(Backend):
         on_update: Callable[[Any], None] | None = None,
         *,
         until_started: bool = False,
+        done: DoneSignal | None = None,
     ) -> tuple[Any, PodOutcome]:
         """Watch `pod` until `classify` says it is done or cannot succeed (or, with
-        `until_started`, until its container has started)."""
+        `until_started`, until its container has started, or until `done` is set: the
+        task said it succeeded)."""
         name = pod.metadata.name
         if self._watcher is not None:
-            return self._follow_shared(self._watcher, pod, on_update, until_started=until_started)
+            return self._follow_shared(
+                self._watcher, pod, on_update, until_started=until_started, done=done
+            )
         current = pod
         deadline = None if self.start_timeout is None else time.monotonic() + self.start_timeout
         while True:
-            settled = self._settled(current, on_update, until_started, deadline)
+            settled = self._settled(current, on_update, until_started, deadline, done)
             if settled is not None:
                 return current, settled
             events = self.api.watch_pods(
@@ -453,6 +528,7 @@ class KubernetesBackend(Backend):
                 field_selector=f"metadata.name={name}",
                 resource_version=current.metadata.resource_version,
                 timeout_seconds=WATCH_SECONDS,
+                on_stream=done.watching if done is not None else None,
             )
             try:
                 for event in events:
@@ -462,7 +538,7 @@ class KubernetesBackend(Backend):
                     if not isinstance(obj, Mapping) or not obj.get("metadata"):
                         continue
                     current = PodView(obj)
-                    settled = self._settled(current, on_update, until_started, deadline)
+                    settled = self._settled(current, on_update, until_started, deadline, done)
                     if settled is not None:
                         return current, settled
             except ApiError as exc:
@@ -471,9 +547,11 @@ class KubernetesBackend(Backend):
                         raise LaunchError(f"pod {self.namespace}/{name} is gone") from None
                     raise LaunchError(f"watching pod {name}: {exc.status} {exc.message}") from None
             except OSError:
-                pass  # a disconnect mid-stream
+                pass  # a disconnect mid-stream, or the stream cut by `done`
             finally:
                 events.close()
+            if done is not None and done.is_set():
+                return current, TASK_SAID_DONE
             # Stream ended (server timeout, disconnect, 410): re-read and watch from there.
             current = self._read(name)
 
@@ -483,14 +561,18 @@ class KubernetesBackend(Backend):
         on_update: Callable[[Any], None] | None,
         until_started: bool,
         deadline: float | None,
+        done: DoneSignal | None = None,
     ) -> PodOutcome | None:
         """How following `current` ends now (done, started when that is all that was
-        asked, or not started by the deadline), or None to keep following."""
+        asked, the task said it succeeded, or not started by the deadline), or None to
+        keep following."""
         outcome = classify(current, container_name=self.container_name)
         if on_update is not None:
             on_update(current)
         if outcome.done or (until_started and _started(current, self.container_name)):
             return outcome
+        if done is not None and done.is_set():
+            return TASK_SAID_DONE
         if deadline is not None and outcome.state == "pending" and time.monotonic() > deadline:
             name = current.metadata.name
             return PodOutcome(
@@ -507,6 +589,7 @@ class KubernetesBackend(Backend):
         on_update: Callable[[Any], None] | None,
         *,
         until_started: bool,
+        done: DoneSignal | None,
     ) -> tuple[Any, PodOutcome]:
         """follow() through the shared watch: each new state of the pod, until done.
         A pod the watch says nothing about for a watch period is read directly."""
@@ -516,11 +599,13 @@ class KubernetesBackend(Backend):
         deadline = None if self.start_timeout is None else time.monotonic() + self.start_timeout
         quiet_since = time.monotonic()
         while True:
-            settled = self._settled(current, on_update, until_started, deadline)
+            settled = self._settled(current, on_update, until_started, deadline, done)
             if settled is not None:
                 return current, settled
             seen = current
-            current, deleted = watcher.next(name, seen, timeout=1.0)
+            current, deleted = watcher.next(
+                name, seen, timeout=1.0, until=done.event if done is not None else None
+            )
             if deleted:
                 raise LaunchError(f"pod {self.namespace}/{name} was deleted while running")
             if current is not seen:
@@ -663,12 +748,14 @@ class KubernetesBackend(Backend):
         if follow:  # the kubelet refuses logs of a container that has not started yet
             self.follow(self._read(handle.name), until_started=True)
         try:
-            yield from stream_log(
-                self.api,
-                handle.name,
-                handle.namespace or self.namespace,
-                self.container_name,
-                follow=follow,
+            yield from without_done_line(
+                stream_log(
+                    self.api,
+                    handle.name,
+                    handle.namespace or self.namespace,
+                    self.container_name,
+                    follow=follow,
+                )
             )
         except ApiError as exc:
             raise LaunchError(

@@ -148,15 +148,30 @@ class PodWatcher:
         with self._cond:
             self._latest.setdefault(name, pod)
 
-    def next(self, name: str, seen: Any, timeout: float | None) -> tuple[Any, bool]:
-        """The pod's state once it is not `seen` any more (or `timeout` passed), and
-        whether it was deleted."""
+    def next(
+        self,
+        name: str,
+        seen: Any,
+        timeout: float | None,
+        until: threading.Event | None = None,
+    ) -> tuple[Any, bool]:
+        """The pod's state once it is not `seen` any more (or `timeout` passed, or `until`
+        was set and `wake` called), and whether it was deleted."""
         with self._cond:
             self._cond.wait_for(
-                lambda: name in self._deleted or self._latest.get(name) is not seen,
+                lambda: (
+                    name in self._deleted
+                    or self._latest.get(name) is not seen
+                    or (until is not None and until.is_set())
+                ),
                 timeout=timeout,
             )
             return self._latest.get(name, seen), name in self._deleted
+
+    def wake(self) -> None:
+        """Wake the callers waiting in `next` to look at their `until` events."""
+        with self._cond:
+            self._cond.notify_all()
 
     def forget(self, name: str) -> None:
         with self._cond:

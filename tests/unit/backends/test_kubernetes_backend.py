@@ -171,6 +171,13 @@ def scripted_watch() -> type[ScriptedWatch]:
     return ScriptedWatch
 
 
+def saying_done(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest as run() sends it: the task ends its log with DONE_LINE."""
+    from pack.launcher.entrypoint import ENV_SAY_DONE
+
+    return kb._with_env(manifest, "primary", ENV_SAY_DONE, "1")
+
+
 def names_of(api: FakeApi) -> list[str]:
     return [p.metadata.name for p in api.created]
 
@@ -276,7 +283,8 @@ def test_each_attempt_is_a_new_valid_pod_with_its_attempt() -> None:
         ]
         be.run(pod, EXECUTION.with_attempt(attempt))
     # The manifest as sent, but for the --pass-env value, which went into the pod's Secret.
-    assert to_dict(api.created[1]) == pass_env_secret(pod, kb.secret_name(names_of(api)[1]))[0]
+    sent = pass_env_secret(pod, kb.secret_name(names_of(api)[1]))[0]
+    assert to_dict(api.created[1]) == saying_done(sent)
     names = names_of(api)
     assert names[0] != names[1] and names[1].endswith("-2")
     attempts = [
@@ -403,7 +411,7 @@ def test_without_pass_env_no_secret_is_made() -> None:
     be, _ = backend(api)
     assert be.run(pod, EXECUTION).succeeded
     assert api.secrets == {} and api.deleted_secrets == []
-    assert to_dict(api.created[0]) == pod
+    assert to_dict(api.created[0]) == saying_done(pod)
 
 
 class FollowThatDoesNotEnd:
@@ -459,3 +467,120 @@ def test_a_follow_stream_left_open_after_the_container_ended_is_cut_and_read_aga
     # Every line once, in order: the partial "tw" was not shown before the cut.
     assert lines == ["one", "two", "three"]
     assert follow.cut.is_set() and follow.released
+
+
+# --- the task's own word that it is done (pack-execute's closing DONE_LINE) --------------
+
+
+class WatchUntilCut:
+    """A watch stream that reports the pod running, then nothing until it is cut."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.cut = threading.Event()
+
+    def abort(self) -> None:
+        self.cut.set()
+
+    def release_conn(self) -> None:
+        pass
+
+
+def test_the_task_saying_done_ends_the_attempt_before_the_kubelet_reports_it() -> None:
+    from pack.launcher.entrypoint import DONE_LINE, ENV_SAY_DONE
+
+    pod = rendered()
+    stream = WatchUntilCut()
+
+    class Api(FakeApi):
+        def watch_pods(self, namespace: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+            kwargs["on_stream"](stream)
+            yield {"type": "MODIFIED", "object": to_dict(with_state(pod, "3", RUNNING, "Running"))}
+            if not stream.cut.wait(timeout=30):
+                raise AssertionError("the watch was never cut")
+            raise ApiUnreachable("the stream broke off: shut down")
+
+    api = Api(reads=[], log_chunks=[b"working\nlast words\n", f"{DONE_LINE}\n".encode()])
+    asked: list[str] = []
+    be, lines = backend(api, outputs_written=lambda ex: asked.append(ex.outputs_url) or True)
+    result = be.run(pod, EXECUTION)
+    assert result.succeeded and result.exit_code == 0
+    assert "pod_said_done" in result.timings
+    assert result.finished_at is not None
+    assert asked == [EXECUTION.outputs_url]
+    # pack's line is not the task's output: neither shown nor kept.
+    assert lines == ["working", "last words"]
+    assert DONE_LINE not in result.log_tail
+    assert api.deleted == [pod.metadata.name]
+    env = {e.name: e.value for e in api.created[0].spec.containers[0].env}
+    assert env[ENV_SAY_DONE] == "1"
+
+
+def test_a_done_line_without_outputs_is_the_tasks_own_and_the_kubelet_decides() -> None:
+    from pack.launcher.entrypoint import DONE_LINE
+
+    pod = rendered()
+    api = FakeApi(reads=[], log_chunks=[f"{DONE_LINE}\nstill working\n".encode()])
+    ScriptedWatch.segments = [
+        (
+            [
+                {"type": "MODIFIED", "object": with_state(pod, "3", RUNNING, "Running")},
+                {"type": "MODIFIED", "object": with_state(pod, "4", DONE, "Succeeded")},
+            ],
+            None,
+        )
+    ]
+    be, lines = backend(api, outputs_written=lambda ex: False)
+    result = be.run(pod, EXECUTION)
+    assert result.succeeded and "pod_said_done" not in result.timings
+    assert lines == [DONE_LINE, "still working"]
+
+
+def test_submitted_pods_do_not_say_done() -> None:
+    from pack.launcher.entrypoint import ENV_SAY_DONE
+
+    pod = rendered()
+    api = FakeApi(reads=[])
+    be, _ = backend(api)
+    be.submit(pod, EXECUTION)
+    env = {e.name for e in api.created[0].spec.containers[0].env}
+    assert ENV_SAY_DONE not in env
+
+
+def test_logs_leave_out_only_a_closing_done_line() -> None:
+    from pack.launcher.backends.donesignal import without_done_line
+    from pack.launcher.entrypoint import DONE_LINE
+
+    assert list(without_done_line(iter(["a", DONE_LINE, "b", DONE_LINE]))) == ["a", DONE_LINE, "b"]
+    assert list(without_done_line(iter([f"{DONE_LINE}\n"]))) == []
+    assert list(without_done_line(iter([]))) == []
+
+
+def test_a_shared_watch_waiter_wakes_when_the_task_says_done() -> None:
+    import threading
+    import time
+
+    from pack.launcher.backends.donesignal import DoneSignal
+    from pack.launcher.backends.podwatch import PodWatcher
+
+    class QuietApi:
+        def list_namespaced_pod(self, *a: Any, **kw: Any) -> dict[str, Any]:
+            return {"items": [], "metadata": {"resourceVersion": "1"}}
+
+        def watch_pods(self, *a: Any, **kw: Any) -> Iterator[dict[str, Any]]:
+            time.sleep(0.05)
+            return iter(())
+
+    watcher = PodWatcher(QuietApi(), "ns", "x=y")
+    try:
+        signal = DoneSignal(watcher)
+        seen = object()
+        watcher.seed("p", seen)
+        threading.Timer(0.1, signal.set, args=(123.0,)).start()
+        start = time.monotonic()
+        current, deleted = watcher.next("p", seen, timeout=20, until=signal.event)
+        assert time.monotonic() - start < 10
+        assert current is seen and not deleted and signal.at == 123.0
+    finally:
+        watcher.close()
