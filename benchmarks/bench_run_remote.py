@@ -115,7 +115,7 @@ def timed_pack_run(
     pass_env: bool = True,
 ) -> tuple[float, dict[str, Any]]:
     """`pack run -o json wf.py TASK ARGS` in a fresh interpreter: its wall and its document."""
-    argv = [sys.executable, "-c", "import sys; from pack.cli import main; sys.exit(main())"]
+    argv = [sys.executable, "-m", "pack"]  # as the console script runs it
     argv += ["run", "--copy", "all", "--backend", backend, "--store", store, "-o", "json"]
     argv += options
     if pass_env:
