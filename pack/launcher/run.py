@@ -281,6 +281,50 @@ def retryable(outcome: AttemptResult, error: ErrorInfo | None) -> bool:
     return outcome.reason != "DeadlineExceeded" and outcome.details.get("recoverable") != "false"
 
 
+class _AttemptReads:
+    """outputs.pb and timings.json of a finished attempt, each read in a thread from the
+    moment this is made; `outputs()` raises what reading it raised. (Threads, not a
+    pool: concurrent.futures is not imported on a local run's path.)"""
+
+    def __init__(self, execution: Execution) -> None:
+        import threading
+
+        from pack.packager.store import read_url
+
+        self._results: dict[str, tuple[bool, Any]] = {}
+        self._threads = {
+            "outputs": threading.Thread(
+                target=self._read, args=("outputs", read_url, execution.outputs_url), daemon=True
+            ),
+            "marks": threading.Thread(
+                target=self._read, args=("marks", _task_marks, execution), daemon=True
+            ),
+        }
+        for thread in self._threads.values():
+            thread.start()
+
+    def _read(self, name: str, fn: Callable[[Any], Any], arg: Any) -> None:
+        try:
+            self._results[name] = (True, fn(arg))
+        except BaseException as exc:  # noqa: BLE001 - raised again by _result
+            self._results[name] = (False, exc)
+
+    def _result(self, name: str) -> Any:
+        self._threads[name].join()
+        ok, value = self._results[name]
+        if not ok:
+            raise value
+        return value
+
+    def outputs(self) -> bytes:
+        data: bytes = self._result("outputs")
+        return data
+
+    def marks(self) -> dict[str, float]:
+        marks: dict[str, float] = self._result("marks")
+        return marks
+
+
 def _task_marks(execution: Execution) -> dict[str, float]:
     import json
 
@@ -508,6 +552,7 @@ def run_execution(
         recorder.finish("succeeded", timings={k: round(v, 4) for k, v in timings.values.items()})
         return result
     info = None if bundle is None else BundleInfo(bundle.url, str(bundle.digest))
+    reads: _AttemptReads | None = None
     for attempt in range(1, result.max_attempts + 1):
         current = execution.with_attempt(attempt)
         result.execution = current
@@ -530,6 +575,8 @@ def run_execution(
             break
         for key, seconds in outcome.timings.items():
             timings.values[f"backend.{key}"] = timings.values.get(f"backend.{key}", 0.0) + seconds
+        # A success's outputs and the task's marks are read while its log is stored.
+        reads = _AttemptReads(current) if outcome.succeeded else None
         error = None if outcome.succeeded else read_error(current)
         result.attempts.append(outcome)
         result.errors.append(error)
@@ -548,16 +595,15 @@ def run_execution(
         )
         if on_attempt is not None:
             on_attempt(outcome, error)
-        if outcome.succeeded:
-            timings.values.update(_attempt_timings(outcome, _task_marks(current)))
+        if reads is not None:
+            timings.values.update(_attempt_timings(outcome, reads.marks()))
         if last:
             break
 
     if result.succeeded:
+        assert reads is not None
         with timings.phase("read_back"):
-            from pack.packager.store import read_url
-
-            data = read_url(result.execution.outputs_url)
+            data = reads.outputs()
             result.outputs = read_outputs(task, data, local_dir)
         if cache is not None and cache.write and result.cache_key is not None:
             with timings.phase("cache"):

@@ -703,11 +703,17 @@ class KubernetesBackend(Backend):
 
     def _delete(self, name: str) -> None:
         """The pod, and its --pass-env secret if it has one (the garbage collector
-        deletes that too, but not at once)."""
-        self._delete_pod(name)
-        if name in self._secrets:
+        deletes that too, but not at once), side by side."""
+        with self._lock:
+            secret = name in self._secrets
             self._secrets.discard(name)
-            self._delete_secret(secret_name(name))
+        if not secret:
+            self._delete_pod(name)
+            return
+        other = threading.Thread(target=self._delete_secret, args=(secret_name(name),))
+        other.start()
+        self._delete_pod(name)
+        other.join()
 
     def _delete_pod(self, name: str) -> None:
         try:
