@@ -196,15 +196,16 @@ class _LogFollower:
             for line in log_lines(response):
                 if self._aborted.is_set():
                     return
-                if self.confirm is not None and is_done_line(line) and self._done(line):
+                if self.confirm is not None and is_done_line(line) and self._done():
                     response.abort()  # what follows is the interpreter's exit: no more lines
                     return
                 self._emit(line)
         except BaseException as exc:  # reported by finish(), which re-reads the log
             self.error = exc
 
-    def _done(self, line: str) -> bool:
-        """Whether `line` is pack-execute's (outputs.pb is there); if so, say so."""
+    def _done(self) -> bool:
+        """Whether the DONE_LINE just read is pack-execute's (outputs.pb is there); if
+        so, say so."""
         at = time.time()
         try:
             confirmed = self.confirm is not None and self.confirm()
