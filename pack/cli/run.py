@@ -249,7 +249,7 @@ def _children(result: Any, config: Any, *, nested: bool) -> list[dict[str, Any]]
         return []
     runs = RunStore.open(config.store_url)
     if nested:
-        return [child.to_dict() for child in runs.tree(result.execution.id).children]
+        return [child.to_dict() for child in runs.child_trees(result.execution.id)]
     return [child.to_dict() for child in runs.children(result.execution.id)]
 
 

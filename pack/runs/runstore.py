@@ -230,6 +230,10 @@ class RunStore:
         an identical call started nothing and is not listed."""
         return self._levels([self.get(run_id)], depth)[0]
 
+    def child_trees(self, run_id: str, *, depth: int = 8) -> list[RunTree]:
+        """`tree(run_id).children` without reading `run_id`'s own record."""
+        return self._levels(self.children(run_id), depth - 1)
+
     def _levels(self, records: list[RunRecord], depth: int) -> list[RunTree]:
         if depth <= 0 or not records:
             return [RunTree(r) for r in records]

@@ -105,6 +105,8 @@ def check_tree_and_logs(store: Store, url: str) -> None:
     assert [r.id for r in runs.recent(limit=10)] == [parent.id]
     nested = tree.to_dict()
     assert [c["index"] for c in nested["children"]] == [0, 1, 2]  # type: ignore[index, union-attr]
+    # The same children, as pack run -o json nests them, without the root's record.
+    assert [t.to_dict() for t in runs.child_trees(parent.id)] == nested["children"]
 
     assert runs.get_log(parent.id, 1) is None
     runs.put_log(parent.id, 1, "line one\nlíne two\n")
