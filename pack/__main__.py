@@ -41,7 +41,8 @@ def leave(code: Any) -> NoReturn:
 
     Freeing the ~400 modules of a `pack run` costs ~50 ms after the work is done. Exit
     handlers run and the standard streams are flushed first; with a thread that is not
-    a daemon still running, the interpreter's own exit joins it instead.
+    a daemon still running, or under a profiler or debugger (`python -m cProfile -m
+    pack`), the ordinary exit is taken.
     """
     import atexit
     import os
@@ -50,6 +51,8 @@ def leave(code: Any) -> NoReturn:
     main_thread = threading.main_thread()
     if any(t is not main_thread and not t.daemon for t in threading.enumerate()):
         sys.exit(code)
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        sys.exit(code)  # a profiler or debugger writes its results after the program returns
     if code is not None and not isinstance(code, int):
         print(code, file=sys.stderr)
     status = exit_status(code)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -59,3 +60,13 @@ def test_the_cli_exits_with_its_status() -> None:
     assert ok.returncode == 0 and "Usage" in ok.stdout
     bad = subprocess.run([sys.executable, "-m", "pack", "nosuch"], capture_output=True, text=True)
     assert bad.returncode == 2 and "nosuch" in bad.stderr
+
+
+def test_a_profiler_gets_to_write_its_results(tmp_path: Path) -> None:
+    out = tmp_path / "profile.out"
+    r = subprocess.run(
+        [sys.executable, "-m", "cProfile", "-o", str(out), "-m", "pack", "--help"],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0 and out.stat().st_size > 0
