@@ -21,8 +21,9 @@ kubernetes, fan-out: map_task over N elements vs N bare pods created at once (a 
 local: map_task over N trivial elements; per-element overhead = wall / N, next to N bare
   `python3 -c pass` processes run with the same concurrency
 
-Each figure is the median of --runs (the one-task ones of --task-runs); every pack figure comes from `pack run -o json`
-(the `task` timing of a workflow is its body, the driver's own work included).
+Each figure is the median of --runs (the one-task ones of --task-runs); every pack figure
+comes from `pack run -o json` (the `task` timing of a workflow is its body, the driver's own
+work included).
 
 The kubelet reports pod status on a one-second clock (its relist), so a pod's
 create -> Succeeded moves in steps of a second with the phase its container exits at.
