@@ -15,7 +15,7 @@ The line is pack's, not the task's: it is left out of what is shown and stored.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from pack.launcher.entrypoint import DONE_LINE
@@ -62,7 +62,7 @@ def is_done_line(line: str) -> bool:
     return line.rstrip("\r\n") == DONE_LINE
 
 
-def without_done_line(lines: Iterator[str]) -> Iterator[str]:
+def without_done_line(lines: Iterable[str]) -> Iterator[str]:
     """A container's log lines without pack-execute's closing DONE_LINE (a line like it
     anywhere but at the end is the task's own and is kept)."""
     held: str | None = None

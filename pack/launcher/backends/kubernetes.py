@@ -130,17 +130,11 @@ def _outputs_written(execution: Execution) -> bool:
     return exists_url(execution.outputs_url)
 
 
-def _with_env(manifest: dict[str, Any], container: str, name: str, value: str) -> dict[str, Any]:
-    """Pure: `manifest` with `name=value` in `container`'s env (last: it wins)."""
-    spec = dict(manifest.get("spec") or {})
-    containers = []
-    for c in spec.get("containers") or []:
-        if c.get("name") == container:
-            env = [e for e in c.get("env") or [] if e.get("name") != name]
-            c = {**c, "env": [*env, {"name": name, "value": value}]}
-        containers.append(c)
-    spec["containers"] = containers
-    return {**manifest, "spec": spec}
+def say_done_layer(container: str) -> dict[str, Any]:
+    """The manifest layer that has `container` end a successful run with DONE_LINE."""
+    return {
+        "spec": {"containers": [{"name": container, "env": [{"name": ENV_SAY_DONE, "value": "1"}]}]}
+    }
 
 
 def _exit_code(pod: Any, container_name: str) -> int | None:
@@ -246,7 +240,7 @@ class _LogFollower:
             )
         except Exception:  # noqa: BLE001 - the logs are a convenience; the outcome is not
             return
-        for line in without_done_line(iter(lines[self.lines :])):
+        for line in without_done_line(lines[self.lines :]):
             self._emit(line)
 
 
@@ -384,14 +378,14 @@ class KubernetesBackend(Backend):
         garbage collector deletes it with the pod, --keep'd or detached ones too.
         `say_done`: the task ends its log with DONE_LINE (for run(), which follows it)."""
         from pack.launcher.credentials import pass_env_secret
-        from pack.launcher.podspec import manifest_of
+        from pack.launcher.podspec import manifest_of, merge_manifests
 
         check_store(execution.store_url)
         name = _pod_name(pod)
         secret = secret_name(name)
         manifest, secret_data = pass_env_secret(manifest_of(pod), secret, self.container_name)
         if say_done:
-            manifest = _with_env(manifest, self.container_name, ENV_SAY_DONE, "1")
+            manifest = merge_manifests(manifest, say_done_layer(self.container_name))
         # The manifest dict as it is (a V1Pod model would cost ~0.4 s to build the first
         # time); the API server validates it and its refusal names the field.
         body = manifest

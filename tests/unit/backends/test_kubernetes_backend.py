@@ -173,9 +173,7 @@ def scripted_watch() -> type[ScriptedWatch]:
 
 def saying_done(manifest: dict[str, Any]) -> dict[str, Any]:
     """The manifest as run() sends it: the task ends its log with DONE_LINE."""
-    from pack.launcher.entrypoint import ENV_SAY_DONE
-
-    return kb._with_env(manifest, "primary", ENV_SAY_DONE, "1")
+    return merge_manifests(manifest, kb.say_done_layer("primary"))
 
 
 def names_of(api: FakeApi) -> list[str]:
