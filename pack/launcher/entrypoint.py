@@ -11,8 +11,10 @@ pack-fast-execute --additional-distribution URL --dest-dir DIR -- CMD...
     exec CMD in DIR with DIR on PYTHONPATH.
 pack-execute --inputs URL --output-prefix URL --raw-output-data-prefix URL
              --resolver NAME -- task-module M task-name N
-    load the task, read inputs.pb, run, write outputs.pb; on failure write
-    errors.pb (user vs system, recoverable or not, the user's traceback) and exit 1.
+    load the task, read inputs.pb (waiting up to a minute for it to be written:
+    the kubernetes backend creates the pod while it uploads it), run, write
+    outputs.pb; on failure write errors.pb (user vs system, recoverable or not, the
+    user's traceback) and exit 1.
 """
 
 from __future__ import annotations
@@ -395,6 +397,7 @@ def _run_task_in(
     module: str,
     name: str,
     env: Mapping[str, str],
+    inputs_wait: float | None = None,
 ) -> dict[str, float]:
     import inspect
 
@@ -406,11 +409,17 @@ def _run_task_in(
     from pack.launcher.outputs import named_outputs
     from pack.launcher.task_resolver import ResolverError, load_resolver
     from pack.launcher.types.engine import TypeContext, at, default_engine, type_name
-    from pack.packager.store import read_url, write_url
+    from pack.packager.arrival import read_url_on_arrival
+    from pack.packager.store import write_url
 
     marks = {"execute_start": _STARTED, **_read_fetch_timing(env)}
     tctx = TypeContext(raw_output_prefix=raw_prefix, local_dir=work / "inputs")
-    data = _step("read inputs", lambda: read_url(inputs_url), user=False, recoverable=True)
+    data = _step(
+        "read inputs",
+        lambda: read_url_on_arrival(inputs_url, bound=inputs_wait),
+        user=False,
+        recoverable=True,
+    )
     try:
         resolver = load_resolver(resolver_name)
     except ResolverError as exc:
@@ -558,10 +567,12 @@ def execute_status(
     env: Mapping[str, str],
     *,
     echo: Callable[[str], object] | None = None,
+    inputs_wait: float | None = None,
 ) -> int:
     """pack-execute's work, returning its exit code: 0, or EXIT_USER / EXIT_SYSTEM with
     errors.pb written and the error text handed to `echo` (default: stderr). A stop
-    (Ctrl-C, SIGTERM) propagates: whoever stopped the task says why (a timeout, a cancel)."""
+    (Ctrl-C, SIGTERM) propagates: whoever stopped the task says why (a timeout, a cancel).
+    inputs.pb is waited for up to `inputs_wait` seconds (pack.packager.arrival)."""
     head, rest = _split_command(argv)
     opts = _options(head, {"--inputs", "--output-prefix", "--raw-output-data-prefix", "--resolver"})
     _require(opts, "--inputs", "--output-prefix", "--raw-output-data-prefix")
@@ -577,6 +588,7 @@ def execute_status(
             module=rest[1],
             name=rest[3],
             env=env,
+            inputs_wait=inputs_wait,
         )
     except Failure as failure:
         exc = failure.exc

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -175,3 +176,84 @@ def test_pack_execute_continues_in_process_only_when_nothing_could_differ(
 
     loaded = {"json", "json.decoder", "botocore.session", "os", "sys"}
     assert continues_here(cmd, program, bundle, loaded, path0) is expected
+
+
+LATE_TASK = """\
+from pack import task
+
+
+@task
+def double(n: int) -> int:
+    return 2 * n
+"""
+
+
+def _late_inputs_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, wait: float, delay: float | None
+):  # type: ignore[no-untyped-def]
+    """pack-execute of `double` in this process against a file:// store whose inputs.pb
+    is written `delay` seconds after it started (None: never)."""
+    from flyteidl.core.literals_pb2 import LiteralMap
+
+    from pack.launcher.entrypoint import execute_status
+    from pack.launcher.types.engine import TypeContext, default_engine
+
+    module = f"late_inputs_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{module}.py").write_text(LATE_TASK)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    store = tmp_path / "store"
+    store.mkdir()
+    inputs = default_engine().to_literal_map({"n": 21}, {"n": int}, TypeContext())
+    writer = None
+    if delay is not None:
+
+        def write() -> None:
+            time.sleep(delay)
+            (store / "inputs.pb.tmp").write_bytes(inputs.SerializeToString())
+            os.replace(store / "inputs.pb.tmp", store / "inputs.pb")
+
+        writer = threading.Thread(target=write)
+        writer.start()
+    shown: list[str] = []
+    argv = [
+        "--inputs", (store / "inputs.pb").as_uri(),
+        "--output-prefix", (store / "out").as_uri(),
+        "--raw-output-data-prefix", (store / "raw").as_uri(),
+        "--", "task-module", module, "task-name", "double",
+    ]  # fmt: skip
+    try:
+        code = execute_status(argv, {}, echo=shown.append, inputs_wait=wait)
+    finally:
+        if writer is not None:
+            writer.join()
+    return code, store / "out", "".join(shown), LiteralMap
+
+
+def test_pack_execute_waits_for_inputs_written_after_it_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, shown, literal_map = _late_inputs_run(tmp_path, monkeypatch, wait=30, delay=0.4)
+    assert code == 0, shown
+    outputs = literal_map.FromString((out / "outputs.pb").read_bytes())
+    assert outputs.literals["o0"].scalar.primitive.integer == 42
+    assert not (out / "errors.pb").exists()
+
+
+def test_pack_execute_gives_up_on_inputs_that_never_come_with_a_system_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flyteidl.core import errors_pb2, execution_pb2
+
+    from pack.launcher.entrypoint import EXIT_SYSTEM
+
+    code, out, shown, _ = _late_inputs_run(tmp_path, monkeypatch, wait=0.3, delay=None)
+    assert code == EXIT_SYSTEM
+    assert not (out / "outputs.pb").exists()
+    error = errors_pb2.ErrorDocument.FromString((out / "errors.pb").read_bytes()).error
+    assert error.origin == execution_pb2.ExecutionError.SYSTEM
+    first = error.message.splitlines()[0]
+    url = (tmp_path / "store" / "inputs.pb").as_uri()
+    assert (
+        first == f"pack could not read inputs: not found: {url} (waited 0.3 s for it to be written)"
+    )
+    assert first in shown
