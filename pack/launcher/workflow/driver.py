@@ -478,11 +478,9 @@ def driver_from_env(env: Mapping[str, str], parent: str) -> Driver:
     from pack.config import Config
     from pack.launcher.credentials import ENV_PASS_ENV_SECRET
     from pack.launcher.run import open_backend
-    from pack.launcher.workflow.spec import ENV_POD_NAME, ENV_POD_UID
-    from pack.packager.store import read_url
+    from pack.launcher.workflow.spec import ENV_POD_NAME, ENV_POD_UID, read_spec
 
-    url = env[ENV_SPEC]
-    spec = DriverSpec.from_json(read_url(url), url)
+    spec = read_spec(env[ENV_SPEC])
     if spec.backend == "docker":
         raise LaunchError(
             "a task called another task inside a docker container; the docker backend runs "

@@ -83,6 +83,14 @@ class DriverSpec:
             raise UsageError(f"driver spec {origin} is not readable: {exc}") from None
 
 
+def read_spec(url: str, *, wait: float | None = None) -> DriverSpec:
+    """The spec at `url`; a pod may start before the client has written it, so a spec
+    not there yet is waited for, up to `wait` seconds (default: pack.packager.arrival's)."""
+    from pack.packager.arrival import read_url_on_arrival
+
+    return DriverSpec.from_json(read_url_on_arrival(url, bound=wait), url)
+
+
 def spec_url(store_url: str, root: str) -> str:
     from pack.launcher.execution import join_url
 

@@ -3,15 +3,20 @@ the driver spec, RBAC manifests, task options."""
 
 from __future__ import annotations
 
+import os
+import threading
+import time
+from pathlib import Path
+
 import pytest
 
 from pack import File, ShellTask, map_task, task, workflow
-from pack.errors import TaskError
+from pack.errors import ObjectNotFound, TaskError
 from pack.launcher.workflow.binding import bind, elements
 from pack.launcher.workflow.cache import cache_key, image_identity
 from pack.launcher.workflow.driver import OwnPod, child_template
 from pack.launcher.workflow.rbac import rbac_manifests
-from pack.launcher.workflow.spec import DriverSpec, ImagePin
+from pack.launcher.workflow.spec import DriverSpec, ImagePin, read_spec
 
 
 @task
@@ -164,6 +169,26 @@ def test_driver_spec_round_trips_and_refuses_what_it_cannot_read() -> None:
     assert b"AWS_SECRET_ACCESS_KEY" in SPEC.to_json()  # the name, never a value
     with pytest.raises(Exception, match="driver spec x is not readable"):
         DriverSpec.from_json(b'{"format": 99}', "x")
+
+
+def test_driver_spec_written_after_the_pod_started_is_waited_for(tmp_path: Path) -> None:
+    """The client may create a pod before its driver.json is in the store."""
+    url = (tmp_path / "driver.json").as_uri()
+
+    def write() -> None:
+        time.sleep(0.3)
+        (tmp_path / "tmp.json").write_bytes(SPEC.to_json())
+        os.replace(tmp_path / "tmp.json", tmp_path / "driver.json")
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        assert read_spec(url, wait=30) == SPEC
+    finally:
+        writer.join()
+    missing = (tmp_path / "never.json").as_uri()
+    with pytest.raises(ObjectNotFound, match=f"not found: {missing} \\(waited 0.2 s"):
+        read_spec(missing, wait=0.2)
 
 
 def test_kubernetes_children_read_credentials_from_the_secret_and_name_their_owner() -> None:
