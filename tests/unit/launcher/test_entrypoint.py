@@ -257,3 +257,66 @@ def test_pack_execute_gives_up_on_inputs_that_never_come_with_a_system_error(
         first == f"pack could not read inputs: not found: {url} (waited 0.3 s for it to be written)"
     )
     assert first in shown
+
+
+EXITING_TASK = """\
+import atexit
+import threading
+import time
+
+from pack import task
+
+
+@task
+def leaves_work(n: int) -> int:
+    atexit.register(lambda: print("exit handler ran"))
+
+    def late() -> None:
+        time.sleep(0.3)
+        print("thread finished", flush=True)
+
+    if n:
+        threading.Thread(target=late).start()
+    print("buffered, not flushed", end="")
+    return n
+"""
+
+
+@pytest.mark.parametrize("thread", [0, 1], ids=["no-thread", "live-thread"])
+def test_pack_execute_ends_as_sys_exit_would(tmp_path: Path, thread: int) -> None:
+    """pack-execute skips the interpreter's teardown: the task's exit handlers still
+    run, its output is flushed, a thread it left running is joined, all before the
+    done line, and the status is the run's."""
+    from pack.launcher.entrypoint import DONE_LINE, ENV_SAY_DONE
+    from pack.launcher.types.engine import TypeContext, default_engine
+
+    (tmp_path / "exiting.py").write_text(EXITING_TASK)
+    store = tmp_path / "store"
+    store.mkdir()
+    inputs = default_engine().to_literal_map({"n": thread}, {"n": int}, TypeContext())
+    (store / "inputs.pb").write_bytes(inputs.SerializeToString())
+    r = subprocess.run(
+        [sys.executable, "-m", "pack.launcher.entrypoint", "pack-execute",
+         "--inputs", (store / "inputs.pb").as_uri(),
+         "--output-prefix", (store / "out").as_uri(),
+         "--raw-output-data-prefix", (store / "raw").as_uri(),
+         "--", "task-module", "exiting", "task-name", "leaves_work"],
+        env={**os.environ, "PYTHONPATH": str(tmp_path), ENV_SAY_DONE: "1"},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    expected = "buffered, not flushed" + ("thread finished\n" if thread else "")
+    assert r.stdout == f"{expected}exit handler ran\n{DONE_LINE}\n"
+    assert (store / "out" / "outputs.pb").is_file()
+
+
+def test_pack_execute_usage_error_status_is_kept() -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "pack.launcher.entrypoint", "pack-fast-execute",
+         "--additional-distribution", "file:///nowhere/b.tar.zst", "--dest-dir", "/tmp/x"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert (
+        r.returncode == 2
+        and r.stderr == "pack-fast-execute: error: missing `--` before the command\n"
+    )
