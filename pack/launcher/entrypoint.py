@@ -25,7 +25,6 @@ _STARTED = time.time()
 
 import os  # noqa: E402
 import sys  # noqa: E402
-import traceback  # noqa: E402
 from collections.abc import Callable, Iterator, Mapping, Sequence  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -313,6 +312,8 @@ class Failure(Exception):
 
 def user_traceback(exc: BaseException) -> str:
     """The traceback text with pack's (and importlib's) frames left out."""
+    import traceback
+
     from pack.tracebacks import is_pack_file
 
     te = traceback.TracebackException(type(exc), exc, exc.__traceback__)
@@ -592,6 +593,8 @@ def execute_status(
             inputs_wait=inputs_wait,
         )
     except Failure as failure:
+        import traceback  # a task that succeeds does without it
+
         exc = failure.exc
         text = user_traceback(exc) if failure.user else "".join(traceback.format_exception(exc))
         if not failure.user:

@@ -320,3 +320,67 @@ def test_pack_execute_usage_error_status_is_kept() -> None:
         r.returncode == 2
         and r.stderr == "pack-fast-execute: error: missing `--` before the command\n"
     )
+
+
+REPORT_MODULES = """\
+import atexit
+import sys
+
+from pack import task
+
+
+@atexit.register
+def report() -> None:
+    print(" ".join(sorted(sys.modules)))
+
+
+@task
+def plain(n: int) -> int:
+    return n + 1
+"""
+
+# Modules a plain task's pack-execute does without, each a measured part of every pod's
+# start (python -X importtime in the task image): a traceback only for a failure,
+# resources and accelerators only for a task that names them, the workflow driver only
+# for a task that calls tasks, asyncio only for an `async def`, boto3 only without
+# credentials in the environment (s3lite), and nothing of the client's.
+NOT_ON_THE_PLAIN_PATH = {
+    "traceback",
+    "pack.launcher.accelerators",
+    "pack.launcher.resources",
+    "pack.launcher.workflow.driver",
+    "pack.tracebacks",
+    "asyncio",
+    "concurrent.futures",
+    "boto3",
+    "botocore",
+    "kubernetes",
+    "click",
+    "yaml",
+}
+
+
+def test_a_plain_task_run_imports_only_what_it_needs(tmp_path: Path) -> None:
+    from pack.launcher.types.engine import TypeContext, default_engine
+
+    (tmp_path / "plainmod.py").write_text(REPORT_MODULES)
+    store = tmp_path / "store"
+    store.mkdir()
+    inputs = default_engine().to_literal_map({"n": 1}, {"n": int}, TypeContext())
+    (store / "inputs.pb").write_bytes(inputs.SerializeToString())
+    r = subprocess.run(
+        [sys.executable, "-m", "pack.launcher.entrypoint", "pack-execute",
+         "--inputs", (store / "inputs.pb").as_uri(),
+         "--output-prefix", (store / "out").as_uri(),
+         "--raw-output-data-prefix", (store / "raw").as_uri(),
+         "--", "task-module", "plainmod", "task-name", "plain"],
+        # Every pod names a driver spec: a task that calls no task never reads it.
+        env={**os.environ, "PYTHONPATH": str(tmp_path),
+             "PACK_DRIVER_SPEC": (store / "driver.json").as_uri()},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert (store / "out" / "outputs.pb").is_file()
+    loaded = set(r.stdout.split())
+    assert "flyteidl.core.literals_pb2" in loaded  # the report is of a real run
+    assert loaded & NOT_ON_THE_PLAIN_PATH == set()
