@@ -1,6 +1,6 @@
 """Where a task pod's own time goes, in the task image on the cluster, beside bare Python.
 
-    python benchmarks/bench_inpod.py [--rounds 15] [--imports 25]
+    python benchmarks/bench_inpod.py [--rounds 15] [--imports MS] [--image OTHER]...
 
 Needs the test servers (scripts/test-infra up; scripts/test-cluster up). One warm
 `pack run --keep` of bench_workflow's task `one` (its image, built or reused, and a
@@ -25,6 +25,8 @@ with the run's timings.json marks (same clock):
   timings + exit    outputs_written -> process gone (timings.json PUT, exit handlers)
 Medians of the rounds (the first round, which warms the page cache, is dropped), and the
 in-pod imports over --imports ms (cumulative, top level and the heaviest nested ones).
+With --image, the same rounds run next in a pod of each image named (the task image of
+another pack, e.g. main's before a change: same pod args, its own pack inside).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench_run_remote import AWS, BUCKET, KUBECONFIG, S3, compile_pack, timed_pack_run
+from bench_run_remote import AWS, BUCKET, KUBECONFIG, bench_pod, bench_s3, compile_pack, kept_pod
 from bench_workflow import TEMPLATE, WORK, WORKFLOW
 
 PHASES = [
@@ -60,13 +62,14 @@ def _with(args: list[str], flag: str, value: str) -> list[str]:
     return out
 
 
-def pod_script(args: list[str], rounds: int) -> str:
-    """The shell loop the bench pod runs: bare and pack in turn, each timed."""
+def pod_script(args: list[str], rounds: int, tag: str) -> str:
+    """The shell loop a bench pod runs: bare and pack in turn, each timed; every pack
+    round writes under `<output prefix>/bench-<tag>-<round>`."""
     prefix = args[args.index("--output-prefix") + 1]
     lines = ["set -e"]
     for i in range(rounds):
         run = _with(args, "--dest-dir", f"/tmp/inpod-code-{i}")
-        run = _with(run, "--output-prefix", f"{prefix}/bench-{i}")
+        run = _with(run, "--output-prefix", f"{prefix}/bench-{tag}-{i}")
         lines += [
             f"t0=$EPOCHREALTIME; python3 -c {shlex.quote(WORK)} >/dev/null; t1=$EPOCHREALTIME",
             f'echo "BARE {i} $t0 $t1"',
@@ -74,7 +77,7 @@ def pod_script(args: list[str], rounds: int) -> str:
             f'echo "PACK {i} $t0 $t1"',
         ]
     run = _with(args, "--dest-dir", "/tmp/inpod-code-imports")
-    run = _with(run, "--output-prefix", f"{prefix}/bench-imports")
+    run = _with(run, "--output-prefix", f"{prefix}/bench-{tag}-imports")
     lines.append(
         f"PYTHONPROFILEIMPORTTIME=1 {shlex.join(run)} 2>&1 >/dev/null"
         " | grep '^import time:' | sed 's/^/IMPORT /'"
@@ -84,26 +87,10 @@ def pod_script(args: list[str], rounds: int) -> str:
 
 def run_pod(api: Any, image: str, script: str, env: dict[str, str], workdir: str | None) -> str:
     """Run `script` in a pod of `image`; its log once it Succeeded (then deleted)."""
-    from kubernetes import client
-
     name = f"bench-inpod-{uuid.uuid4().hex[:10]}"
-    pod = client.V1Pod(
-        metadata=client.V1ObjectMeta(name=name),
-        spec=client.V1PodSpec(
-            restart_policy="Never",
-            host_network=True,
-            containers=[
-                client.V1Container(
-                    name="main",
-                    image=image,
-                    command=["bash", "-c", script],
-                    working_dir=workdir,
-                    env=[client.V1EnvVar(name=k, value=v) for k, v in env.items()],
-                )
-            ],
-        ),
+    api.create_namespaced_pod(
+        "default", bench_pod(name, image, ["bash", "-c", script], None, env, workdir)
     )
-    api.create_namespaced_pod("default", pod)
     try:
         deadline = time.monotonic() + 600
         phase = None
@@ -138,23 +125,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--imports", type=float, default=3.0, help="show imports over this (ms)")
+    parser.add_argument(
+        "--image",
+        action="append",
+        default=[],
+        help="also run the rounds in this image (a task image of another pack, for a "
+        "before/after in one run; its pack-execute must take the same arguments)",
+    )
     opts = parser.parse_args()
     compile_pack()
+    s3 = bench_s3()
 
-    import boto3
     from kubernetes import client, config
 
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=S3,
-        region_name="us-east-1",
-        aws_access_key_id=AWS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=AWS["AWS_SECRET_ACCESS_KEY"],
-    )
-    try:
-        s3.create_bucket(Bucket=BUCKET)
-    except s3.exceptions.BucketAlreadyOwnedByYou:
-        pass
     api = client.CoreV1Api(config.new_client_from_config(config_file=KUBECONFIG))
 
     with tempfile.TemporaryDirectory(prefix="pack-bench-inpod-") as tmp:
@@ -164,22 +147,22 @@ def main() -> None:
         (work.parent / "template.yaml").write_text(TEMPLATE)
         store = f"s3://{BUCKET}/{uuid.uuid4().hex[:8]}"
         print(f"warm run (image build or reuse, bundle upload) into {store} ...", flush=True)
-        _, out = timed_pack_run(work, "kubernetes", store, ["one", "--x", "1"], "--keep")
-        image = out["image"]
-        (pod,) = api.list_namespaced_pod(
-            "default", label_selector=f"pack.dev/execution-id={out['execution_id']}"
-        ).items
-        api.delete_namespaced_pod(pod.metadata.name, "default", grace_period_seconds=0)
-        container = pod.spec.containers[0]
-        # The credentials travel in a per-pod Secret (secretKeyRef): the test values here.
-        env = {e.name: e.value for e in container.env if e.value is not None} | AWS
-        env.pop("PACK_SAY_DONE", None)
-        print(f"image {image}; {opts.rounds} rounds in one pod ...", flush=True)
-        log = run_pod(
-            api, image, pod_script(list(container.args), opts.rounds), env, container.working_dir
-        )
+        container = kept_pod(work, store, ["one", "--x", "1"]).spec.containers[0]
+    # The credentials travel in a per-pod Secret (secretKeyRef): the test values here.
+    env = {e.name: e.value for e in container.env if e.value is not None} | AWS
+    env.pop("PACK_SAY_DONE", None)
+    args = list(container.args)
+    prefix = args[args.index("--output-prefix") + 1]
+    images = [container.image, *opts.image]
+    for tag, image in enumerate(images):
+        print(f"image {image}: {opts.rounds} rounds in one pod ...", flush=True)
+        script = pod_script(args, opts.rounds, str(tag))
+        log = run_pod(api, image, script, env, container.working_dir)
+        report(s3, image, log, f"{prefix}/bench-{tag}", opts.imports)
 
-    prefix = container.args[container.args.index("--output-prefix") + 1]
+
+def report(s3: Any, image: str, log: str, prefix: str, imports_over: float) -> None:
+    """The figures of one bench pod's `log`; its rounds wrote under `<prefix>-<round>`."""
     bucket, _, key_prefix = prefix.removeprefix("s3://").partition("/")
     bare: list[float] = []
     phases: dict[str, list[float]] = {label: [] for label, _, _ in PHASES}
@@ -196,7 +179,7 @@ def main() -> None:
             bare.append(end - start)
             continue
         packs.append(end - start)
-        key = f"{key_prefix}/bench-{i}/timings.json"
+        key = f"{key_prefix}-{i}/timings.json"
         marks = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
         marks |= {"start": start, "end": end}
         for label, a, b in PHASES:
@@ -215,8 +198,8 @@ def main() -> None:
     for label, values in phases.items():
         print(f"  {label:22}{ms(values)}")
     imports = [line for line in log.splitlines() if line.startswith("IMPORT ")]
-    print(f"\nimports over {opts.imports:g} ms in the pod (cumulative, in import order)")
-    for cumulative, name in import_rows(imports, opts.imports):
+    print(f"\nimports over {imports_over:g} ms in the pod (cumulative, in import order)")
+    for cumulative, name in import_rows(imports, imports_over):
         print(f"{cumulative:7.1f} ms {name}")
 
 

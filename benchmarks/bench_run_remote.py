@@ -154,11 +154,31 @@ def docker(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
     )
 
 
-def kept_pod(work: Path, store: str) -> Any:
-    """The exact pod pack submits (kept with --keep), read back from the API."""
+def bench_s3() -> Any:
+    """A boto3 client of the test S3 server, with the benchmarks' bucket in place."""
+    import boto3
+
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=S3,
+        region_name="us-east-1",
+        aws_access_key_id=AWS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=AWS["AWS_SECRET_ACCESS_KEY"],
+    )
+    try:
+        s3.create_bucket(Bucket=BUCKET)
+    except s3.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    return s3
+
+
+def kept_pod(work: Path, store: str, task_argv: list[str] | None = None) -> Any:
+    """The exact pod pack submits for `task_argv` (default: `work --x 1`), kept with
+    --keep, read back from the API and deleted."""
     from kubernetes import client, config
 
-    _, out = pack_run(work, "kubernetes", store, "--keep")
+    argv = task_argv or ["work", "--x", "1"]
+    _, out = timed_pack_run(work, "kubernetes", store, argv, "--keep")
     api = client.CoreV1Api(config.new_client_from_config(config_file=KUBECONFIG))
     (pod,) = api.list_namespaced_pod(
         "default", label_selector=f"pack.dev/execution-id={out['execution_id']}"
@@ -178,18 +198,18 @@ def bare_docker(image: str, args: list[str], env: dict[str, str], workdir: str |
     return time.perf_counter() - start
 
 
-def bare_pod(
-    api: Any,
+def bench_pod(
+    name: str,
     image: str,
     command: list[str] | None,
-    args: list[str],
+    args: list[str] | None,
     env: dict[str, str],
     workdir: str | None,
-) -> float:
-    from kubernetes import client, watch
+) -> Any:
+    """A one-container pod on the host network (the test cluster reaches S3 so)."""
+    from kubernetes import client
 
-    name = f"bench-{uuid.uuid4().hex[:10]}"
-    pod = client.V1Pod(
+    return client.V1Pod(
         metadata=client.V1ObjectMeta(name=name),
         spec=client.V1PodSpec(
             restart_policy="Never",
@@ -206,6 +226,20 @@ def bare_pod(
             ],
         ),
     )
+
+
+def bare_pod(
+    api: Any,
+    image: str,
+    command: list[str] | None,
+    args: list[str],
+    env: dict[str, str],
+    workdir: str | None,
+) -> float:
+    from kubernetes import watch
+
+    name = f"bench-{uuid.uuid4().hex[:10]}"
+    pod = bench_pod(name, image, command, args, env, workdir)
     start = time.perf_counter()
     created = api.create_namespaced_pod("default", pod)
     phase = created.status.phase if created.status else None
@@ -236,20 +270,7 @@ def main() -> None:
     opts = parser.parse_args()
     backends = [b for b in opts.backends.split(",") if b]
     compile_pack()
-
-    import boto3
-
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=S3,
-        region_name="us-east-1",
-        aws_access_key_id=AWS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=AWS["AWS_SECRET_ACCESS_KEY"],
-    )
-    try:
-        s3.create_bucket(Bucket=BUCKET)
-    except s3.exceptions.BucketAlreadyOwnedByYou:
-        pass
+    bench_s3()
 
     with tempfile.TemporaryDirectory(prefix="pack-bench-remote-") as tmp:
         work = Path(tmp) / "project"  # the cache dir beside it, not inside the bundle

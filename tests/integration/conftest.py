@@ -66,6 +66,18 @@ class S3Server:
     secret_key: str = "testing"
     region: str = "us-east-1"
 
+    def client(self) -> Any:
+        """A boto3 S3 client of this server, whatever the environment says."""
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name=self.region,
+        )
+
 
 @dataclass(frozen=True)
 class DockerEngine:

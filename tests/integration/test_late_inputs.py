@@ -11,7 +11,6 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -29,18 +28,6 @@ def double(n: int) -> int:
 """
 
 
-def _client(s3: S3Server) -> Any:
-    import boto3
-
-    return boto3.client(
-        "s3",
-        endpoint_url=s3.endpoint_url,
-        aws_access_key_id=s3.access_key,
-        aws_secret_access_key=s3.secret_key,
-        region_name=s3.region,
-    )
-
-
 def test_pack_execute_runs_the_task_once_late_inputs_arrive(
     s3_server: S3Server, tmp_path: Path
 ) -> None:
@@ -48,7 +35,7 @@ def test_pack_execute_runs_the_task_once_late_inputs_arrive(
 
     from pack.launcher.types.engine import TypeContext, default_engine
 
-    s3 = _client(s3_server)
+    s3 = s3_server.client()
     bucket = f"pack-late-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=bucket)
     module = f"late_{uuid.uuid4().hex[:8]}"

@@ -10,7 +10,6 @@ import json
 import os
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -46,22 +45,10 @@ def square(n: int) -> np.ndarray:
 """
 
 
-def _client(s3: S3Server) -> Any:
-    import boto3
-
-    return boto3.client(
-        "s3",
-        endpoint_url=s3.endpoint_url,
-        aws_access_key_id=s3.access_key,
-        aws_secret_access_key=s3.secret_key,
-        region_name=s3.region,
-    )
-
-
 @pytest.fixture()
 def bucket(s3_server: S3Server) -> str:
     name = f"pack-endpoint-{uuid.uuid4().hex[:12]}"
-    _client(s3_server).create_bucket(Bucket=name)
+    s3_server.client().create_bucket(Bucket=name)
     return name
 
 
@@ -96,7 +83,7 @@ def _env(s3: S3Server, tmp_path: Path, **extra: str) -> dict[str, str]:
 
 def _get(s3: S3Server, url: str) -> bytes:
     bucket, _, key = url.removeprefix("s3://").partition("/")
-    return _client(s3).get_object(Bucket=bucket, Key=key)["Body"].read()  # type: ignore[no-any-return]
+    return s3.client().get_object(Bucket=bucket, Key=key)["Body"].read()  # type: ignore[no-any-return]
 
 
 def _project(tmp_path: Path) -> Path:

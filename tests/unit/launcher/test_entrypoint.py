@@ -178,6 +178,38 @@ def test_pack_execute_continues_in_process_only_when_nothing_could_differ(
     assert continues_here(cmd, program, bundle, loaded, path0) is expected
 
 
+def _execute_argv(store: Path, module: str, name: str) -> list[str]:
+    """pack-execute's arguments for task `module.name`, inputs and outputs in `store`."""
+    return [
+        "--inputs", (store / "inputs.pb").as_uri(),
+        "--output-prefix", (store / "out").as_uri(),
+        "--raw-output-data-prefix", (store / "raw").as_uri(),
+        "--", "task-module", module, "task-name", name,
+    ]  # fmt: skip
+
+
+def _pack_execute(
+    tmp_path: Path, source: str, name: str, n: int, env: dict[str, str]
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """`python -m pack.launcher.entrypoint pack-execute` of task `name` in module `source`
+    (as `<name>_mod`) with input n, against a file:// store: the process and the store."""
+    from pack.launcher.types.engine import TypeContext, default_engine
+
+    module = f"{name}_mod"
+    (tmp_path / f"{module}.py").write_text(source)
+    store = tmp_path / "store"
+    store.mkdir()
+    inputs = default_engine().to_literal_map({"n": n}, {"n": int}, TypeContext())
+    (store / "inputs.pb").write_bytes(inputs.SerializeToString())
+    r = subprocess.run(
+        [sys.executable, "-m", "pack.launcher.entrypoint", "pack-execute",
+         *_execute_argv(store, module, name)],
+        env={**os.environ, "PYTHONPATH": str(tmp_path), **env},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    return r, store
+
+
 LATE_TASK = """\
 from pack import task
 
@@ -215,13 +247,8 @@ def _late_inputs_run(
         writer = threading.Thread(target=write)
         writer.start()
     shown: list[str] = []
-    argv = [
-        "--inputs", (store / "inputs.pb").as_uri(),
-        "--output-prefix", (store / "out").as_uri(),
-        "--raw-output-data-prefix", (store / "raw").as_uri(),
-        "--", "task-module", module, "task-name", "double",
-    ]  # fmt: skip
     try:
+        argv = _execute_argv(store, module, "double")
         code = execute_status(argv, {}, echo=shown.append, inputs_wait=wait)
     finally:
         if writer is not None:
@@ -288,22 +315,8 @@ def test_pack_execute_ends_as_sys_exit_would(tmp_path: Path, thread: int) -> Non
     run, its output is flushed, a thread it left running is joined, all before the
     done line, and the status is the run's."""
     from pack.launcher.entrypoint import DONE_LINE, ENV_SAY_DONE
-    from pack.launcher.types.engine import TypeContext, default_engine
 
-    (tmp_path / "exiting.py").write_text(EXITING_TASK)
-    store = tmp_path / "store"
-    store.mkdir()
-    inputs = default_engine().to_literal_map({"n": thread}, {"n": int}, TypeContext())
-    (store / "inputs.pb").write_bytes(inputs.SerializeToString())
-    r = subprocess.run(
-        [sys.executable, "-m", "pack.launcher.entrypoint", "pack-execute",
-         "--inputs", (store / "inputs.pb").as_uri(),
-         "--output-prefix", (store / "out").as_uri(),
-         "--raw-output-data-prefix", (store / "raw").as_uri(),
-         "--", "task-module", "exiting", "task-name", "leaves_work"],
-        env={**os.environ, "PYTHONPATH": str(tmp_path), ENV_SAY_DONE: "1"},
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    r, store = _pack_execute(tmp_path, EXITING_TASK, "leaves_work", thread, {ENV_SAY_DONE: "1"})
     assert r.returncode == 0, r.stderr
     expected = "buffered, not flushed" + ("thread finished\n" if thread else "")
     assert r.stdout == f"{expected}exit handler ran\n{DONE_LINE}\n"
@@ -361,24 +374,9 @@ NOT_ON_THE_PLAIN_PATH = {
 
 
 def test_a_plain_task_run_imports_only_what_it_needs(tmp_path: Path) -> None:
-    from pack.launcher.types.engine import TypeContext, default_engine
-
-    (tmp_path / "plainmod.py").write_text(REPORT_MODULES)
-    store = tmp_path / "store"
-    store.mkdir()
-    inputs = default_engine().to_literal_map({"n": 1}, {"n": int}, TypeContext())
-    (store / "inputs.pb").write_bytes(inputs.SerializeToString())
-    r = subprocess.run(
-        [sys.executable, "-m", "pack.launcher.entrypoint", "pack-execute",
-         "--inputs", (store / "inputs.pb").as_uri(),
-         "--output-prefix", (store / "out").as_uri(),
-         "--raw-output-data-prefix", (store / "raw").as_uri(),
-         "--", "task-module", "plainmod", "task-name", "plain"],
-        # Every pod names a driver spec: a task that calls no task never reads it.
-        env={**os.environ, "PYTHONPATH": str(tmp_path),
-             "PACK_DRIVER_SPEC": (store / "driver.json").as_uri()},
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    # Every pod names a driver spec: a task that calls no task never reads it.
+    spec = (tmp_path / "store" / "driver.json").as_uri()
+    r, store = _pack_execute(tmp_path, REPORT_MODULES, "plain", 1, {"PACK_DRIVER_SPEC": spec})
     assert r.returncode == 0, r.stderr
     assert (store / "out" / "outputs.pb").is_file()
     loaded = set(r.stdout.split())
