@@ -19,7 +19,9 @@ with the run's timings.json marks (same clock):
   store setup       -> fetch_start
   bundle fetch      fetch_start -> fetch_end (GET, verify, extract)
   hand-over         fetch_end -> execute_start (in process, or exec of pack-execute)
-  load+inputs       execute_start -> task_start (imports, task module, inputs.pb)
+  inputs            execute_start -> inputs_read (store and protobuf imports, inputs.pb
+                    GET, waiting for it if it is not there yet)
+  task load         inputs_read -> task_start (the task's module, type engine, decoding)
   task              task_start -> task_end
   outputs           task_end -> outputs_written
   timings + exit    outputs_written -> process gone (timings.json PUT, exit handlers)
@@ -49,7 +51,8 @@ PHASES = [
     ("store setup", "fast_execute_start", "fetch_start"),
     ("bundle fetch", "fetch_start", "fetch_end"),
     ("hand-over", "fetch_end", "execute_start"),
-    ("load+inputs", "execute_start", "task_start"),
+    ("inputs", "execute_start", "inputs_read"),
+    ("task load", "inputs_read", "task_start"),
     ("task", "task_start", "task_end"),
     ("outputs", "task_end", "outputs_written"),
     ("timings + exit", "outputs_written", "end"),

@@ -422,6 +422,8 @@ def _run_task_in(
         user=False,
         recoverable=True,
     )
+    # When inputs.pb was there: the wait for a late one (pack.packager.arrival) shows.
+    marks["inputs_read"] = time.time()
     try:
         resolver = load_resolver(resolver_name)
     except ResolverError as exc:

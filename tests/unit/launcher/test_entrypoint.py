@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -264,6 +265,10 @@ def test_pack_execute_waits_for_inputs_written_after_it_started(
     outputs = literal_map.FromString((out / "outputs.pb").read_bytes())
     assert outputs.literals["o0"].scalar.primitive.integer == 42
     assert not (out / "errors.pb").exists()
+    # timings.json says when the inputs were there: after they were written.
+    marks = json.loads((out / "timings.json").read_text())
+    assert marks["inputs_read"] >= (tmp_path / "store" / "inputs.pb").stat().st_mtime
+    assert marks["inputs_read"] <= marks["task_start"]
 
 
 def test_pack_execute_gives_up_on_inputs_that_never_come_with_a_system_error(
