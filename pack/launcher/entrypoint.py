@@ -12,7 +12,7 @@ pack-fast-execute --additional-distribution URL --dest-dir DIR -- CMD...
 pack-execute --inputs URL --output-prefix URL --raw-output-data-prefix URL
              --resolver NAME -- task-module M task-name N
     load the task, read inputs.pb (waiting up to a minute for it to be written:
-    the kubernetes backend creates the pod while it uploads it), run, write
+    a backend may create the pod while it uploads it), run, write
     outputs.pb; on failure write errors.pb (user vs system, recoverable or not, the
     user's traceback) and exit 1.
 """

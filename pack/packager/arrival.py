@@ -1,9 +1,9 @@
 """Reading an object that may not be in the store yet.
 
-The kubernetes backend creates a task's pod before its PUT of inputs.pb (and of the
-driver spec a task that calls tasks reads) has finished: the ~0.5 s the container
-takes to start covers the upload, and a client whose upload fails deletes the pod. So
-the first read in the pod may find nothing; it asks again, in short steps at first
+A backend may create a task's pod before its PUT of inputs.pb (and of the driver spec
+a task that calls tasks reads) has finished, so that the ~0.5 s the container takes to
+start covers the upload (a client whose upload fails deletes the pod). So the first
+read in the pod may find nothing; it asks again, in short steps at first
 (the object is usually a few ms away), up to a bound. Only "not found" is waited on:
 any other store error is the reader's to handle at once, as without the wait.
 """
