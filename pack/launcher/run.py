@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
+from pack.background import Background
 from pack.config import Config
 from pack.errors import LaunchError, TaskFailed
 from pack.launcher.backends.base import AttemptResult, Backend
@@ -281,48 +282,15 @@ def retryable(outcome: AttemptResult, error: ErrorInfo | None) -> bool:
     return outcome.reason != "DeadlineExceeded" and outcome.details.get("recoverable") != "false"
 
 
-class _AttemptReads:
-    """outputs.pb and timings.json of a finished attempt, each read in a thread from the
-    moment this is made; `outputs()` raises what reading it raised. (Threads, not a
-    pool: concurrent.futures is not imported on a local run's path.)"""
+def _attempt_reads(execution: Execution) -> Background:
+    """outputs.pb (`outputs`) and timings.json (`marks`) of a finished attempt, each read
+    from now on beside whatever the pipeline does next (it stores the attempt's log)."""
+    from pack.packager.store import read_url
 
-    def __init__(self, execution: Execution) -> None:
-        import threading
-
-        from pack.packager.store import read_url
-
-        self._results: dict[str, tuple[bool, Any]] = {}
-        self._threads = {
-            "outputs": threading.Thread(
-                target=self._read, args=("outputs", read_url, execution.outputs_url), daemon=True
-            ),
-            "marks": threading.Thread(
-                target=self._read, args=("marks", _task_marks, execution), daemon=True
-            ),
-        }
-        for thread in self._threads.values():
-            thread.start()
-
-    def _read(self, name: str, fn: Callable[[Any], Any], arg: Any) -> None:
-        try:
-            self._results[name] = (True, fn(arg))
-        except BaseException as exc:  # noqa: BLE001 - raised again by _result
-            self._results[name] = (False, exc)
-
-    def _result(self, name: str) -> Any:
-        self._threads[name].join()
-        ok, value = self._results[name]
-        if not ok:
-            raise value
-        return value
-
-    def outputs(self) -> bytes:
-        data: bytes = self._result("outputs")
-        return data
-
-    def marks(self) -> dict[str, float]:
-        marks: dict[str, float] = self._result("marks")
-        return marks
+    reads = Background()
+    reads.start("outputs", read_url, execution.outputs_url)
+    reads.start("marks", _task_marks, execution)
+    return reads
 
 
 def _task_marks(execution: Execution) -> dict[str, float]:
@@ -412,71 +380,88 @@ def run(
     detach: bool = False,
     log_capture: LogCapture | None = None,
     cache: ResultCache | None = None,
-    on_launch: Callable[[Any, Execution], tuple[Backend, RenderOptions | None]] | None = None,
+    on_launch: Callable[[Any, Execution, Background], tuple[Backend, RenderOptions | None]]
+    | None = None,
 ) -> RunResult:
     """Run `task` with `inputs` through `backend`; never raises for a task failure
     (see RunResult.succeeded / .failure()), raises PackError when pack cannot run it.
     `log_capture`: the LogCapture `backend` was opened with as its log sink, so each
     attempt's whole output is kept with the run's record (see run_execution).
 
-    `on_launch(bundle, execution)`, called once the bundle is published and before
-    anything runs, may hand back another backend and render options for this run
-    (a workflow's driver does: pack.launcher.workflow)."""
+    `on_launch(bundle, execution, writes)`, called once the bundle is published and
+    before anything runs, may hand back another backend and render options for this run
+    (a workflow's driver does: pack.launcher.workflow); what it stores for the pod to
+    read it starts in `writes`.
+
+    Only what names the pod comes before it: the bundle (its args point at it) and the
+    image. The inputs are converted beside those (a bad value still stops the run before
+    a pod exists; local files are uploaded then), and what the pod reads at its start
+    (inputs.pb, the driver spec, the run record) is written while it is created and
+    its container starts: the backend waits for those writes (`ready`) before the
+    container could read them, and ends the attempt, its pod deleted, if one failed."""
     from pack.packager.publish import publish_to
-    from pack.packager.store import use_network_timeout, use_s3_endpoint
+    from pack.packager.store import use_network_timeout, use_s3_endpoint, write_url
 
     timings = Timings()
     use_s3_endpoint(config.s3_endpoint_url)
     use_network_timeout(config.network_timeout)
     total_start = timings.started
-    bundle = None
-    left_out: tuple[Any, ...] = ()
-    if copy != "none":
-        with timings.phase("package"):
-            plan = plan_bundle(
-                source, copy, config, follow_links=follow_links, on_warning=on_warning
-            )
-            left_out = plan.excluded
-        with timings.phase("publish"):
-            bundle = publish_to(
-                plan,
-                config.store_url,
-                cache_dir=config.cache_dir,
-                compression=config.compression,
-            )
-    with timings.phase("image"):
-        image: ImageChoice = image_for(task.image, config, on_warning=on_warning)
-        image_info: dict[str, Any] = {}
-        if prepare_image is not None:  # remote backends: built or reused, pinned by digest
-            image, image_info = prepare_image(image)
     execution = Execution(
         id=execution_id or new_execution_id(),
         project=config.project,
         domain=config.domain,
         store_url=config.store_url,
     )
-    if on_launch is not None:
-        with timings.phase("launch"):
-            backend, launch_options = on_launch(bundle, execution)
-            options = launch_options or options
-    with timings.phase("inputs"):
-        literals = write_inputs(task, inputs, execution)
-    result = run_execution(
-        task,
-        execution,
-        image=image,
-        bundle=bundle,
-        backend=backend,
-        config=config,
-        options=options,
-        on_attempt=on_attempt,
-        detach=detach,
-        timings=timings,
-        inputs=inputs,
-        log_capture=log_capture,
-        literals=literals,
-        cache=cache,
-    )
+    writes = Background()
+    try:
+        writes.start("literals", input_literals, task, inputs, execution)
+        bundle = None
+        left_out: tuple[Any, ...] = ()
+        if copy != "none":
+            with timings.phase("package"):
+                plan = plan_bundle(
+                    source, copy, config, follow_links=follow_links, on_warning=on_warning
+                )
+                left_out = plan.excluded
+            with timings.phase("publish"):
+                bundle = publish_to(
+                    plan,
+                    config.store_url,
+                    cache_dir=config.cache_dir,
+                    compression=config.compression,
+                )
+        with timings.phase("image"):
+            image: ImageChoice = image_for(task.image, config, on_warning=on_warning)
+            image_info: dict[str, Any] = {}
+            if prepare_image is not None:  # remote backends: built or reused, pinned by digest
+                image, image_info = prepare_image(image)
+        if on_launch is not None:
+            with timings.phase("launch"):
+                backend, launch_options = on_launch(bundle, execution, writes)
+                options = launch_options or options
+        with timings.phase("inputs"):
+            literals: LiteralMap = writes.result("literals")
+            writes.start("inputs", write_url, execution.inputs_url, literals.SerializeToString())
+        result = run_execution(
+            task,
+            execution,
+            image=image,
+            bundle=bundle,
+            backend=backend,
+            config=config,
+            options=options,
+            on_attempt=on_attempt,
+            detach=detach,
+            timings=timings,
+            inputs=inputs,
+            log_capture=log_capture,
+            literals=literals,
+            cache=cache,
+            writes=writes,
+        )
+    except BaseException:
+        writes.settle()  # nothing is left half written when the process ends
+        raise
     result.image_info = image_info
     result.left_out = left_out
     timings.values["total"] = timings.clock() - total_start
@@ -501,8 +486,11 @@ def run_execution(
     index: int | None = None,
     literals: LiteralMap | None = None,
     cache: ResultCache | None = None,
+    writes: Background | None = None,
 ) -> RunResult:
-    """The attempts of one execution whose inputs.pb is written: render the pod, run it
+    """The attempts of one execution whose inputs.pb is written (or being written, in
+    `writes`: what the pod reads, awaited once the first attempt's pod is created):
+    render the pod, run it
     on `backend` (or submit it, `detach`), retry what is retryable, read the outputs back.
     A single `pack run` and every task call of a workflow go through here.
 
@@ -549,10 +537,12 @@ def run_execution(
         assert stored is not None
         result.outputs = read_outputs(task, stored, local_dir)
         result.timings = timings.values
+        if writes is not None:
+            writes.wait()
         recorder.finish("succeeded", timings={k: round(v, 4) for k, v in timings.values.items()})
         return result
     info = None if bundle is None else BundleInfo(bundle.url, str(bundle.digest))
-    reads: _AttemptReads | None = None
+    reads: Background | None = None
     for attempt in range(1, result.max_attempts + 1):
         current = execution.with_attempt(attempt)
         result.execution = current
@@ -565,18 +555,25 @@ def run_execution(
                 spec_digest=image.spec_digest,
                 options=options,
             )
-        with recorder.attempt(attempt, name=(pod.get("metadata") or {}).get("name")):
+        # The first attempt's pod reads what the pipeline is still writing; every
+        # attempt's pod is created while its record is written.
+        pending = writes if writes is not None and attempt == 1 else Background()
+        with recorder.attempt(
+            attempt, name=(pod.get("metadata") or {}).get("name"), writes=pending
+        ):
             if detach:
+                pending.wait()
                 result.handle = backend.submit(pod, current)
             else:
-                outcome = backend.run(pod, current)
+                outcome = backend.run(pod, current, ready=pending.wait)
+                pending.wait()  # done already, unless a backend had nothing to wait for
         if detach:
             recorder.submitted()
             break
         for key, seconds in outcome.timings.items():
             timings.values[f"backend.{key}"] = timings.values.get(f"backend.{key}", 0.0) + seconds
         # A success's outputs and the task's marks are read while its log is stored.
-        reads = _AttemptReads(current) if outcome.succeeded else None
+        reads = _attempt_reads(current) if outcome.succeeded else None
         error = None if outcome.succeeded else read_error(current)
         result.attempts.append(outcome)
         result.errors.append(error)
@@ -596,14 +593,14 @@ def run_execution(
         if on_attempt is not None:
             on_attempt(outcome, error)
         if reads is not None:
-            timings.values.update(_attempt_timings(outcome, reads.marks()))
+            timings.values.update(_attempt_timings(outcome, reads.result("marks")))
         if last:
             break
 
     if result.succeeded:
         assert reads is not None
         with timings.phase("read_back"):
-            data = reads.outputs()
+            data: bytes = reads.result("outputs")
             result.outputs = read_outputs(task, data, local_dir)
         if cache is not None and cache.write and result.cache_key is not None:
             with timings.phase("cache"):

@@ -11,11 +11,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pack.runs.logs import LiveLog, LogCapture
 from pack.runs.record import RunRecord, Status
 from pack.runs.runstore import RunStore
+
+if TYPE_CHECKING:
+    from pack.background import Background
 
 
 class Recorder:
@@ -39,13 +42,22 @@ class Recorder:
         self.record = record
 
     @contextmanager
-    def attempt(self, n: int, *, name: str | None) -> Iterator[None]:
+    def attempt(
+        self, n: int, *, name: str | None, writes: Background | None = None
+    ) -> Iterator[None]:
         """Attempt `n` (pod/container `name`) runs inside the block. An exception
         out of it (Ctrl-C, a backend error) marks the run aborted or failed, with
-        the log so far, before it propagates."""
+        the log so far, before it propagates. `writes`: the record saying the
+        attempt started is written there, beside the block (the pod is created
+        meanwhile); the block waits for it before the attempt can end."""
         if self.capture is not None:
             self.capture.take()  # what came before this attempt is not its log
-        self._put(self.record.attempt_started(n, name=name, now=self.clock()))
+        started = self.record.attempt_started(n, name=name, now=self.clock())
+        if writes is None:
+            self._put(started)
+        else:
+            self.record = started
+            writes.start("record", self.runs.put, started)
         try:
             if self.capture is None:
                 yield
@@ -62,6 +74,8 @@ class Recorder:
             if getattr(exc, "exit_code", None) == 130:  # the backends' RunInterrupted
                 status = "aborted"
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if writes is not None:
+                writes.settle()  # the failed record is written after the started one
             now = self.clock()
             record = self.record.attempt_ended(
                 n, succeeded=False, now=now, reason=type(exc).__name__, message=message

@@ -2,8 +2,10 @@
 
 A backend sees only a pod (the manifest dict `pack.launcher.podspec.render_manifest`
 returns; a `kubernetes.client.V1Pod` is accepted too) and the `Execution` it belongs
-to; it never sees the task, the type engine or the user's files. Inputs are already in the store at
-`execution.inputs_url` and the attempt writes `outputs.pb` or `errors.pb` under
+to; it never sees the task, the type engine or the user's files. The inputs are in the store at
+`execution.inputs_url` once `ready()` returns (a backend calls it before the container could
+read them: after creating a pod, which takes a while to start, or before starting a process),
+and the attempt writes `outputs.pb` or `errors.pb` under
 `execution.output_prefix`; the run pipeline reads them back, so a backend only has
 to report how the container ended.
 
@@ -14,7 +16,7 @@ backend cannot.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
     from pack.launcher.execution import Execution
 
 Phase = Literal["Pending", "Running", "Succeeded", "Failed", "Unknown"]
+Ready = Callable[[], None]
 
 
 @dataclass(frozen=True)
@@ -76,8 +79,10 @@ class Backend:
 
     name: str = "backend"
 
-    def run(self, pod: Any, execution: Execution) -> AttemptResult:
-        """Run the pod's primary container to completion and say how it ended."""
+    def run(self, pod: Any, execution: Execution, *, ready: Ready | None = None) -> AttemptResult:
+        """Run the pod's primary container to completion and say how it ended.
+        `ready()` waits for the store writes the container reads and raises what failed
+        in them; a backend that has started something by then stops and removes it."""
         raise NotImplementedError
 
     def submit(self, pod: Any, execution: Execution) -> RunHandle:

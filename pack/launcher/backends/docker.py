@@ -34,7 +34,14 @@ from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from pack.errors import LaunchError
-from pack.launcher.backends.base import AttemptResult, Backend, Phase, RunHandle, RunInterrupted
+from pack.launcher.backends.base import (
+    AttemptResult,
+    Backend,
+    Phase,
+    Ready,
+    RunHandle,
+    RunInterrupted,
+)
 from pack.launcher.backends.sink import line_writer
 from pack.launcher.resources import GPU_RESOURCE, quantity_value
 
@@ -382,7 +389,7 @@ class DockerBackend(Backend):
                 )
         return run
 
-    def run(self, pod: Any, execution: Execution) -> AttemptResult:
+    def run(self, pod: Any, execution: Execution, *, ready: Ready | None = None) -> AttemptResult:
         name = _container_name(pod)
         if self._stopped:
             raise RunInterrupted(f"not started: the run of {execution.id} is being stopped")
@@ -400,6 +407,14 @@ class DockerBackend(Backend):
             with self._lock:
                 self._running.discard(name)
             raise RunInterrupted(f"not started: the run of {execution.id} is being stopped")
+        if ready is not None:  # created (a pull and a create took a while), not yet started
+            try:
+                ready()
+            except BaseException:
+                self._docker("rm", "-f", "-v", name, check=False)
+                with self._lock:
+                    self._running.discard(name)
+                raise
         try:
             proc = subprocess.Popen(
                 [*self._base(), "start", "--attach", name],

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from pack.errors import LaunchError, UsageError
-from pack.launcher.backends.base import AttemptResult, Backend, RunInterrupted
+from pack.launcher.backends.base import AttemptResult, Backend, Ready, RunInterrupted
 from pack.launcher.entrypoint import program_for
 from pack.launcher.podspec import (
     container_env,
@@ -110,9 +110,11 @@ class LocalBackend(Backend):
             raise LaunchError("the pod's primary container has no args")
         return program_for(argv)
 
-    def run(self, pod: Any, execution: Execution) -> AttemptResult:
+    def run(self, pod: Any, execution: Execution, *, ready: Ready | None = None) -> AttemptResult:
         if self._stopped:
             raise RunInterrupted(f"not started: the run of {execution.id} is being stopped")
+        if ready is not None:  # a process reads its inputs at once
+            ready()
         pod = manifest_of(pod)
         container = primary_container(pod)
         argv = self.command(pod)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pack.background import Background
 from pack.errors import ChildFailed, LaunchError, PackError, RunCancelled
 from pack.launcher.podspec import LABEL_PARENT, LABEL_ROOT
 from pack.launcher.workflow.binding import bind
@@ -357,7 +358,9 @@ class Driver:
         from pack.launcher.run import run_execution
         from pack.packager.store import write_url
 
-        write_url(execution.inputs_url, literals.SerializeToString())
+        # Written while the child's pod is created (run_execution waits for it then).
+        writes = Background()
+        writes.start("inputs", write_url, execution.inputs_url, literals.SerializeToString())
         image = ImageChoice(pin.ref, _digest(pin.spec_digest))
         with self._lock:
             self._running += 1
@@ -376,6 +379,7 @@ class Driver:
                 index=index,
                 literals=literals,
                 cache=self.cache if task.cache else None,
+                writes=writes,
             )
         except (RunInterrupted, KeyboardInterrupt):
             self.cancelled.set()
@@ -385,6 +389,7 @@ class Driver:
                 raise RunCancelled(f"{label}: stopped") from None
             raise
         finally:
+            writes.settle()  # nothing half written when the driver ends
             with self._lock:
                 self._running -= 1
         if not result.succeeded:

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from pack.errors import LaunchError
-from pack.launcher.backends.base import AttemptResult, Backend, RunInterrupted
+from pack.launcher.backends.base import AttemptResult, Backend, Ready, RunInterrupted
 
 if TYPE_CHECKING:
     from pack.launcher.execution import Execution
@@ -45,7 +45,7 @@ class InProcessBackend(Backend):
         self.body_env = dict(body_env or {})
         self.driver: Driver | None = None  # the last attempt's, once built
 
-    def run(self, pod: Any, execution: Execution) -> AttemptResult:
+    def run(self, pod: Any, execution: Execution, *, ready: Ready | None = None) -> AttemptResult:
         from pack.launcher.entrypoint import EXECUTE, execute_status
         from pack.launcher.podspec import container_env, manifest_of, primary_container
         from pack.launcher.workflow.active import built_driver, driving
@@ -55,6 +55,8 @@ class InProcessBackend(Backend):
         args = [str(a) for a in container.get("args") or []]
         if EXECUTE not in args:
             raise LaunchError("the workflow's pod does not run pack-execute")
+        if ready is not None:  # the body reads its inputs at once
+            ready()
         argv = args[args.index(EXECUTE) + 1 :]
         env = {**self.environ, **container_env(container)}
         deadline = (manifest.get("spec") or {}).get("activeDeadlineSeconds")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from pack.launcher.workflow.spec import ENV_SPEC, DriverSpec
 
 if TYPE_CHECKING:
+    from pack.background import Background
     from pack.config import Config
     from pack.launcher.backends.base import Backend
     from pack.launcher.execution import Execution
@@ -60,8 +61,11 @@ class Launch:
         self.pins = images.pins(loaded_tasks(root, [] if task.is_workflow else [task]).values())
         self.spec: DriverSpec | None = None
 
-    def on_launch(self, bundle: Any, execution: Execution) -> tuple[Backend, RenderOptions]:
-        """Write the driver spec; the backend and render options of the root run."""
+    def on_launch(
+        self, bundle: Any, execution: Execution, writes: Background
+    ) -> tuple[Backend, RenderOptions]:
+        """The backend and render options of the root run; the driver spec is written
+        in `writes` (the root pod reads it only when its task calls a task)."""
         from pack.launcher.podspec import RenderOptions, merge_manifests
         from pack.packager.store import write_url
 
@@ -91,7 +95,7 @@ class Launch:
             env_from_secret=self.env_from_secret,
             cache=self.cache_mode,
         )
-        write_url(spec.url, spec.to_json())
+        writes.start("driver spec", write_url, spec.url, spec.to_json())
         self.spec = spec
         options = self.options or RenderOptions()
         base = options.base_template
