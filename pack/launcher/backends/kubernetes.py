@@ -32,7 +32,14 @@ from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from pack.errors import LaunchError
-from pack.launcher.backends.base import AttemptResult, Backend, Phase, RunHandle, RunInterrupted
+from pack.launcher.backends.base import (
+    AttemptResult,
+    Backend,
+    Phase,
+    Ready,
+    RunHandle,
+    RunInterrupted,
+)
 from pack.launcher.backends.donesignal import DoneSignal, is_done_line, without_done_line
 from pack.launcher.backends.k8sapi import PodApi, stream_lines
 from pack.launcher.backends.kubehttp import ApiError, Stream
@@ -358,6 +365,7 @@ class KubernetesBackend(Backend):
         self._secrets: set[str] = set()  # pods whose --pass-env secret this backend made
         self._lock = threading.Lock()
         self._running: set[str] = set()  # pods whose attempt run() follows
+        self._deleting: list[threading.Thread] = []  # finished pods being deleted
         self._stopped = False
         self._watcher: PodWatcher | None = None
 
@@ -424,7 +432,7 @@ class KubernetesBackend(Backend):
             self._delete_secret(secret)
             raise
 
-    def run(self, pod: Any, execution: Execution) -> AttemptResult:
+    def run(self, pod: Any, execution: Execution, *, ready: Ready | None = None) -> AttemptResult:
         name = _pod_name(pod)
         if self._stopped:
             raise RunInterrupted(f"not started: the run of {execution.id} is being stopped")
@@ -456,7 +464,12 @@ class KubernetesBackend(Backend):
                 )
                 follower.start()
 
+        waited = ready is None
         try:
+            if ready is not None:  # the container starts ~0.5 s after the create at best
+                ready()
+                waited = True
+                timings["pod_ready_wait"] = time.monotonic() - t_created
             final, outcome = self.follow(created, on_update, done=done)
             t_done = time.monotonic()
             if follower is not None:
@@ -471,9 +484,10 @@ class KubernetesBackend(Backend):
                 f"{execution.run_prefix}"
             ) from None
         except BaseException:
-            self._finish(name, delete=not self.keep)
+            # A pod whose inputs never came is deleted even under --keep: it shows nothing.
+            self._finish(name, delete=not self.keep or not waited)
             raise
-        self._finish(name, delete=not self.keep)
+        self._finish(name, delete=not self.keep, later=True)
         started, finished = _container_times(final, self.container_name)
         if finished is None and done.is_set():
             finished = done.at
@@ -623,10 +637,18 @@ class KubernetesBackend(Backend):
             time.sleep(0.5 * 2**attempt)  # back-off between retries of a failed request only
         raise AssertionError("unreachable")
 
-    def _finish(self, name: str, *, delete: bool = True) -> None:
+    def _finish(self, name: str, *, delete: bool = True, later: bool = False) -> None:
+        """The attempt on pod `name` is over; `later`: it is deleted in a thread that
+        close() waits for (the caller reads the attempt's outputs meanwhile)."""
         with self._lock:
             self._running.discard(name)
-        if delete:
+        if delete and later:
+            thread = threading.Thread(target=self._delete, args=(name,), name=f"pack-delete-{name}")
+            with self._lock:
+                self._deleting = [t for t in self._deleting if t.is_alive()]
+                self._deleting.append(thread)
+            thread.start()
+        elif delete:
             self._delete(name)
         if self._watcher is not None:
             self._watcher.forget(name)
@@ -767,6 +789,10 @@ class KubernetesBackend(Backend):
         self._delete(handle.name)
 
     def close(self) -> None:
+        with self._lock:
+            deleting, self._deleting = self._deleting, []
+        for thread in deleting:
+            thread.join()
         if self._watcher is not None:
             self._watcher.close()
         try:

@@ -208,6 +208,7 @@ def test_success_through_a_disconnect_streams_all_logs_and_deletes_the_pod() -> 
     assert all(
         c["field_selector"] == f"metadata.name={pod.metadata.name}" for c in ScriptedWatch.calls
     )
+    be.close()  # a finished pod is deleted beside the reads; close() waits
     assert api.deleted == [pod.metadata.name]
     assert len(api.created) == 1
 
@@ -239,6 +240,7 @@ def test_unschedulable_fails_at_once_not_retryable_and_is_cleaned_up() -> None:
     assert result.phase == "Failed" and result.reason == "Unschedulable"
     assert "Insufficient cpu" in (result.message or "") and "cpu=1" in (result.message or "")
     assert result.details["recoverable"] == "false"
+    be.close()  # a finished pod is deleted beside the reads; close() waits
     assert api.deleted == [pod.metadata.name]
 
 
@@ -251,6 +253,36 @@ def test_keep_leaves_the_pod() -> None:
     be, _ = backend(api, keep=True)
     assert be.run(pod, EXECUTION).succeeded
     assert api.deleted == []
+
+
+def test_the_pod_is_created_before_its_inputs_are_awaited() -> None:
+    pod = rendered()
+    ScriptedWatch.segments = [
+        ([{"type": "MODIFIED", "object": with_state(pod, "2", DONE, "Succeeded")}], None)
+    ]
+    api = FakeApi(reads=[])
+    be, _ = backend(api)
+    seen: list[int] = []
+    result = be.run(pod, EXECUTION, ready=lambda: seen.append(len(api.created)))
+    assert result.succeeded and seen == [1]
+    assert "pod_ready_wait" in result.timings
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_inputs_that_fail_to_upload_delete_the_created_pod_even_under_keep(keep: bool) -> None:
+    from pack.errors import StoreError
+
+    pod = rendered()
+    api = FakeApi(reads=[])
+    be, _ = backend(api, keep=keep)
+
+    def ready() -> None:
+        raise StoreError("cannot write s3://b/x/inputs.pb: AccessDenied")
+
+    with pytest.raises(StoreError, match="inputs.pb: AccessDenied"):
+        be.run(pod, EXECUTION, ready=ready)
+    assert api.deleted == [pod.metadata.name]
+    assert ScriptedWatch.calls == []  # never followed
 
 
 def test_pod_deleted_under_us_is_a_launch_error() -> None:
@@ -369,6 +401,7 @@ def test_pass_env_values_go_into_a_secret_owned_by_the_pod_not_into_its_spec() -
     assert api.owners[kb.secret_name(name)] == [
         {"apiVersion": "v1", "kind": "Pod", "name": name, "uid": f"uid-{name}"}
     ]
+    be.close()  # a finished pod is deleted beside the reads; close() waits
     assert api.deleted == [name] and api.deleted_secrets == [kb.secret_name(name)]
     assert not any(SECRET_VALUE in line for line in lines)
 
@@ -510,6 +543,7 @@ def test_the_task_saying_done_ends_the_attempt_before_the_kubelet_reports_it() -
     # pack's line is not the task's output: neither shown nor kept.
     assert lines == ["working", "last words"]
     assert DONE_LINE not in result.log_tail
+    be.close()  # a finished pod is deleted beside the reads; close() waits
     assert api.deleted == [pod.metadata.name]
     env = {e.name: e.value for e in api.created[0].spec.containers[0].env}
     assert env[ENV_SAY_DONE] == "1"
