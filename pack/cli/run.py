@@ -129,6 +129,7 @@ def command(
     pod (container, process). Task inputs are options after TASK; `pack run FILE
     TASK --help` lists them.
     """
+    from pack.background import Background
     from pack.errors import UsageError
     from pack.launcher.run import open_backend, run
     from pack.launcher.workflow.cache import StoreCache
@@ -208,12 +209,16 @@ def command(
                 cache=StoreCache(config.store_url, cache_mode),
                 **remote,
             )
+        # Listed while the backend closes (it waits for the finished pod's delete).
+        listing = Background()
+        if not (detach and result.cache != "hit"):
+            listing.start("children", _children, result, config, output == "json")
     finally:
         be.close()
     if detach and result.cache != "hit":
         _report_detached(result, output)
         return
-    children = _children(result, config, nested=output == "json")
+    children: list[dict[str, Any]] = listing.result("children")
     if output == "json":
         echo_json({**result.as_json(), "children": children})
     elif result.succeeded:
@@ -240,7 +245,7 @@ def command(
         raise result.failure(log_shown=True)
 
 
-def _children(result: Any, config: Any, *, nested: bool) -> list[dict[str, Any]]:
+def _children(result: Any, config: Any, nested: bool) -> list[dict[str, Any]]:
     """The task calls the run made (each a child run record), in call order; `nested`:
     each with the calls it made in turn under `children`, as `pack status -o json`."""
     from pack.runs.runstore import RunStore
