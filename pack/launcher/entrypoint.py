@@ -34,9 +34,9 @@ FAST_EXECUTE = "pack-fast-execute"
 EXECUTE = "pack-execute"
 MARKER = ".pack-bundle"
 ENV_FETCH_TIMING = "PACK_FETCH_TIMING"  # "<start>,<end>" handed from fast-execute to execute
-# Set by the kubernetes backend on the pods whose log it follows: pack-execute ends a
-# successful run with DONE_LINE on stdout, after everything but the interpreter's
-# teardown, and the backend takes that (with outputs.pb in the store) as the end of the
+# Set (to a token of the pod's own) by the kubernetes backend on the pods whose log it
+# follows: pack-execute ends a successful run with DONE_LINE and the token on stdout, after
+# everything but the interpreter's teardown, and the backend takes that as the end of the
 # attempt instead of waiting for the kubelet's status report (up to its ~1 s period later).
 ENV_SAY_DONE = "PACK_SAY_DONE"
 DONE_LINE = "pack-execute: done"
@@ -620,8 +620,11 @@ def _report_error(prefix: str, code: str, text: str, *, user: bool, recoverable:
 def execute(argv: Sequence[str]) -> NoReturn:
     use_pod_store_settings(os.environ)
     succeeded: list[bool] = []
-    if os.environ.get(ENV_SAY_DONE) == "1":
-        _say_done_at_exit(succeeded)
+    # The pod's token, out of the env before the task's code runs: no process of the
+    # task can write the closing line, by accident or by running pack-execute itself.
+    token = os.environ.pop(ENV_SAY_DONE, "")
+    if token:
+        _say_done_at_exit(succeeded, token)
     code = execute_status(argv, os.environ)  # a stop propagates to _guard
     if code == 0:
         succeeded.append(True)
@@ -630,8 +633,9 @@ def execute(argv: Sequence[str]) -> NoReturn:
     sys.exit(code)
 
 
-def _say_done_at_exit(succeeded: list[bool]) -> None:
-    """Write DONE_LINE at exit if `succeeded` says so. Registered before the task's module
+def _say_done_at_exit(succeeded: list[bool], token: str) -> None:
+    """Write DONE_LINE and the pod's `token` at exit if `succeeded` says so (outputs.pb
+    is written by then). Registered before the task's module
     is imported, so it runs after the task's own exit handlers (they run last-in,
     first-out) and after its non-daemon threads were joined (which comes before them):
     past this line only the interpreter's teardown is left."""
@@ -647,7 +651,7 @@ def _say_done_at_exit(succeeded: list[bool]) -> None:
                 pass
         time.sleep(DONE_SETTLE_SECONDS)
         try:
-            os.write(1, f"{DONE_LINE}\n".encode())
+            os.write(1, f"{DONE_LINE} {token}\n".encode())
         except OSError:  # no stdout: the backend waits for the kubelet's report instead
             pass
 

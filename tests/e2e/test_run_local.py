@@ -487,8 +487,13 @@ SAYS_DONE = """
     from pack import task
 
 
-    @task(env={"PACK_SAY_DONE": "1"})
+    @task(env={"PACK_SAY_DONE": "0123456789abcdef"})
     def finishes(x: int) -> int:
+        import os
+
+        # Taken out of the env before the task runs: no process of the task can say it.
+        assert "PACK_SAY_DONE" not in os.environ
+
         def late() -> None:
             time.sleep(0.3)
             print("thread done", flush=True)
@@ -498,7 +503,7 @@ SAYS_DONE = """
         return x + 1
 
 
-    @task(env={"PACK_SAY_DONE": "1"})
+    @task(env={"PACK_SAY_DONE": "0123456789abcdef"})
     def fails(x: int) -> int:
         raise ValueError("no")
 """
@@ -514,7 +519,8 @@ def test_pack_execute_says_done_last_and_only_on_success(pack: Any, project: Any
     r = pack("run", str(root / "says_done.py"), "finishes", "--x", "1")
     assert r.code == 0, r.err
     lines = [line for line in r.err.splitlines() if not line.startswith("pack: ")]
-    assert lines[-3:] == ["thread done", "task exit handler", DONE_LINE], r.err
+    closing = f"{DONE_LINE} 0123456789abcdef"
+    assert lines[-3:] == ["thread done", "task exit handler", closing], r.err
     r = pack("run", str(root / "says_done.py"), "fails", "--x", "1")
     assert r.code != 0
     assert DONE_LINE not in r.err

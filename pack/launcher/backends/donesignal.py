@@ -2,18 +2,20 @@
 
 The kubelet reports a container's exit at its next status check (about once a
 second), so a pod's `Succeeded` comes on average half a second after the task ended.
-A pod started with `PACK_SAY_DONE=1` ends a successful run with `DONE_LINE` as the
-last line of its log (pack-execute writes it after the task's exit handlers, see
-`pack.launcher.entrypoint`). The log follower that reads it checks that outputs.pb is
-in the store (a task printing the same text earlier finds none and changes nothing)
-and sets `DoneSignal`, which wakes whatever waits for the pod: its own watch stream
-is cut, a shared watch's waiter is woken.
+A pod started with `PACK_SAY_DONE=<token>` (a random token of its own) ends a
+successful run with `DONE_LINE <token>` as the last line of its log: pack-execute
+writes it after outputs.pb and the task's exit handlers, and takes the token out of
+its env before the task's code runs, so the task cannot write it (see
+`pack.launcher.entrypoint`). The log follower that reads that exact line sets
+`DoneSignal`, which wakes whatever waits for the pod: its own watch stream is cut, a
+shared watch's waiter is woken.
 
 The line is pack's, not the task's: it is left out of what is shown and stored.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
@@ -58,13 +60,30 @@ class DoneSignal:
             self._watcher.wake()
 
 
-def is_done_line(line: str) -> bool:
-    return line.rstrip("\r\n") == DONE_LINE
+def new_token() -> str:
+    import secrets
+
+    return secrets.token_hex(8)
+
+
+def done_line(token: str) -> str:
+    return f"{DONE_LINE} {token}"
+
+
+_ANY_DONE_LINE = re.compile(re.escape(DONE_LINE) + r" [0-9a-f]{16}")
+
+
+def is_done_line(line: str, token: str | None = None) -> bool:
+    """`line` is pack-execute's closing line: with `token`'s, or (None) any pod's."""
+    line = line.rstrip("\r\n")
+    if token is not None:
+        return line == done_line(token)
+    return _ANY_DONE_LINE.fullmatch(line) is not None
 
 
 def without_done_line(lines: Iterable[str]) -> Iterator[str]:
-    """A container's log lines without pack-execute's closing DONE_LINE (a line like it
-    anywhere but at the end is the task's own and is kept)."""
+    """A container's log lines without pack-execute's closing line (a line like it
+    anywhere but at the end is kept)."""
     held: str | None = None
     for line in lines:
         if held is not None:

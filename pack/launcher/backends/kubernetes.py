@@ -40,7 +40,12 @@ from pack.launcher.backends.base import (
     RunHandle,
     RunInterrupted,
 )
-from pack.launcher.backends.donesignal import DoneSignal, is_done_line, without_done_line
+from pack.launcher.backends.donesignal import (
+    DoneSignal,
+    is_done_line,
+    new_token,
+    without_done_line,
+)
 from pack.launcher.backends.k8sapi import PodApi, stream_lines
 from pack.launcher.backends.kubehttp import ApiError, Stream
 from pack.launcher.backends.podstatus import PodOutcome, classify
@@ -131,16 +136,12 @@ def _started(pod: Any, container_name: str) -> bool:
 TASK_SAID_DONE = PodOutcome("succeeded", exit_code=0)
 
 
-def _outputs_written(execution: Execution) -> bool:
-    from pack.packager.store import exists_url
-
-    return exists_url(execution.outputs_url)
-
-
-def say_done_layer(container: str) -> dict[str, Any]:
-    """The manifest layer that has `container` end a successful run with DONE_LINE."""
+def say_done_layer(container: str, token: str) -> dict[str, Any]:
+    """The manifest layer that has `container` end a successful run with its done line."""
     return {
-        "spec": {"containers": [{"name": container, "env": [{"name": ENV_SAY_DONE, "value": "1"}]}]}
+        "spec": {
+            "containers": [{"name": container, "env": [{"name": ENV_SAY_DONE, "value": token}]}]
+        }
     }
 
 
@@ -152,9 +153,9 @@ def _exit_code(pod: Any, container_name: str) -> int | None:
 
 
 class _LogFollower:
-    """Streams one container's log lines to `sink` in a thread; keeps a tail. A closing
-    DONE_LINE that `confirm` vouches for (outputs.pb is in the store) is not shown: it
-    ends the following and calls `on_done`."""
+    """Streams one container's log lines to `sink` in a thread; keeps a tail. The pod's
+    closing `done` line (donesignal.done_line) is not shown: it ends the following and
+    calls `on_done`."""
 
     def __init__(
         self,
@@ -164,12 +165,12 @@ class _LogFollower:
         container: str,
         sink: Callable[[str], None],
         *,
-        confirm: Callable[[], bool] | None = None,
+        token: str | None = None,
         on_done: Callable[[float], None] | None = None,
     ) -> None:
         self.api, self.name, self.namespace, self.container = api, name, namespace, container
         self.sink = sink
-        self.confirm, self.on_done = confirm, on_done
+        self.token, self.on_done = token, on_done
         self.tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL_LINES)
         self.lines = 0
         self.error: BaseException | None = None
@@ -197,26 +198,15 @@ class _LogFollower:
             for line in log_lines(response):
                 if self._aborted.is_set():
                     return
-                if self.confirm is not None and is_done_line(line) and self._done():
+                if self.token is not None and is_done_line(line, self.token):
+                    self.lines += 1  # counted, not shown: a re-read skips it too
+                    if self.on_done is not None:
+                        self.on_done(time.time())
                     response.abort()  # what follows is the interpreter's exit: no more lines
                     return
                 self._emit(line)
         except BaseException as exc:  # reported by finish(), which re-reads the log
             self.error = exc
-
-    def _done(self) -> bool:
-        """Whether the DONE_LINE just read is pack-execute's (outputs.pb is there); if
-        so, say so."""
-        at = time.time()
-        try:
-            confirmed = self.confirm is not None and self.confirm()
-        except Exception:  # noqa: BLE001 - unsure: wait for the kubelet's report instead
-            confirmed = False
-        if confirmed:
-            self.lines += 1  # counted, not shown: a re-read skips it too
-            if self.on_done is not None:
-                self.on_done(at)
-        return confirmed
 
     def _abort(self) -> None:
         """End the follow stream the thread is reading (shutting its socket down wakes
@@ -349,10 +339,7 @@ class KubernetesBackend(Backend):
         log: Callable[[str], None] | None = None,
         container_name: str | None = None,
         start_timeout: float | None = None,
-        outputs_written: Callable[[Execution], bool] | None = None,
     ) -> None:
-        """`outputs_written`: whether an attempt's outputs.pb is in the store (default:
-        ask the store), which vouches for the task's closing DONE_LINE."""
         from pack.launcher.podspec import PRIMARY_CONTAINER
 
         self.api = api
@@ -361,7 +348,6 @@ class KubernetesBackend(Backend):
         self.log = log or (lambda line: None)
         self.container_name = container_name or PRIMARY_CONTAINER
         self.start_timeout = start_timeout
-        self.outputs_written = outputs_written or _outputs_written
         self._secrets: set[str] = set()  # pods whose --pass-env secret this backend made
         self._lock = threading.Lock()
         self._running: set[str] = set()  # pods whose attempt run() follows
@@ -380,11 +366,11 @@ class KubernetesBackend(Backend):
 
     # --- one attempt --------------------------------------------------------------------
 
-    def _create(self, pod: Any, execution: Execution, *, say_done: bool = False) -> Any:
+    def _create(self, pod: Any, execution: Execution, *, say_done: str | None = None) -> Any:
         """Create the pod; its --pass-env values go into a Secret created first (the
         kubelet needs it when the container starts) and owned by the pod, so the
         garbage collector deletes it with the pod, --keep'd or detached ones too.
-        `say_done`: the task ends its log with DONE_LINE (for run(), which follows it)."""
+        `say_done`: a token the task ends its log with (for run(), which follows it)."""
         from pack.launcher.credentials import pass_env_secret
         from pack.launcher.podspec import manifest_of, merge_manifests
 
@@ -392,8 +378,8 @@ class KubernetesBackend(Backend):
         name = _pod_name(pod)
         secret = secret_name(name)
         manifest, secret_data = pass_env_secret(manifest_of(pod), secret, self.container_name)
-        if say_done:
-            manifest = merge_manifests(manifest, say_done_layer(self.container_name))
+        if say_done is not None:
+            manifest = merge_manifests(manifest, say_done_layer(self.container_name, say_done))
         # The manifest dict as it is (a V1Pod model would cost ~0.4 s to build the first
         # time); the API server validates it and its refusal names the field.
         body = manifest
@@ -437,7 +423,8 @@ class KubernetesBackend(Backend):
         if self._stopped:
             raise RunInterrupted(f"not started: the run of {execution.id} is being stopped")
         t0 = time.monotonic()
-        created = self._create(pod, execution, say_done=True)
+        token = new_token()
+        created = self._create(pod, execution, say_done=token)
         t_created = time.monotonic()
         with self._lock:
             self._running.add(name)
@@ -459,7 +446,7 @@ class KubernetesBackend(Backend):
                     self.namespace,
                     self.container_name,
                     self.log,
-                    confirm=lambda: self.outputs_written(execution),
+                    token=token,
                     on_done=done.set,
                 )
                 follower.start()

@@ -18,6 +18,7 @@ from kubernetes import client as k
 
 from pack.errors import LaunchError
 from pack.launcher.backends import kubernetes as kb
+from pack.launcher.backends.donesignal import done_line
 from pack.launcher.backends.kubehttp import ApiError, ApiUnreachable
 from pack.launcher.credentials import credentials_manifest, pass_env_secret, pod_credentials
 from pack.launcher.execution import Execution
@@ -150,8 +151,12 @@ class FakeApi:
             raise error
 
     def read_namespaced_pod_log(self, name: str, namespace: str, **kw: Any) -> FakeLogResponse:
+        """The scripted chunks; `DONE` in them becomes the done line of the pod's token."""
         assert kw["container"] == "primary"
-        return FakeLogResponse(list(self.log_chunks))
+        env = {e.name: e.value for e in self.created[-1].spec.containers[0].env or []}
+        token = env.get("PACK_SAY_DONE") or "0" * 16
+        line = done_line(token).encode()
+        return FakeLogResponse([c.replace(b"DONE", line) for c in self.log_chunks])
 
     def delete_namespaced_pod(self, name: str, namespace: str, **kw: Any) -> None:
         self.deleted.append(name)
@@ -171,9 +176,11 @@ def scripted_watch() -> type[ScriptedWatch]:
     return ScriptedWatch
 
 
-def saying_done(manifest: dict[str, Any]) -> dict[str, Any]:
-    """The manifest as run() sends it: the task ends its log with DONE_LINE."""
-    return merge_manifests(manifest, kb.say_done_layer("primary"))
+def saying_done(manifest: dict[str, Any], sent: k.V1Pod) -> dict[str, Any]:
+    """The manifest as run() sends it: the task ends its log with the done line of the
+    token `sent` (the pod created) carries."""
+    env = {e.name: e.value for e in sent.spec.containers[0].env or []}
+    return merge_manifests(manifest, kb.say_done_layer("primary", env["PACK_SAY_DONE"]))
 
 
 def names_of(api: FakeApi) -> list[str]:
@@ -314,7 +321,7 @@ def test_each_attempt_is_a_new_valid_pod_with_its_attempt() -> None:
         be.run(pod, EXECUTION.with_attempt(attempt))
     # The manifest as sent, but for the --pass-env value, which went into the pod's Secret.
     sent = pass_env_secret(pod, kb.secret_name(names_of(api)[1]))[0]
-    assert to_dict(api.created[1]) == saying_done(sent)
+    assert to_dict(api.created[1]) == saying_done(sent, api.created[1])
     names = names_of(api)
     assert names[0] != names[1] and names[1].endswith("-2")
     attempts = [
@@ -442,7 +449,7 @@ def test_without_pass_env_no_secret_is_made() -> None:
     be, _ = backend(api)
     assert be.run(pod, EXECUTION).succeeded
     assert api.secrets == {} and api.deleted_secrets == []
-    assert to_dict(api.created[0]) == saying_done(pod)
+    assert to_dict(api.created[0]) == saying_done(pod, api.created[0])
 
 
 class FollowThatDoesNotEnd:
@@ -519,7 +526,7 @@ class WatchUntilCut:
 
 
 def test_the_task_saying_done_ends_the_attempt_before_the_kubelet_reports_it() -> None:
-    from pack.launcher.entrypoint import DONE_LINE, ENV_SAY_DONE
+    from pack.launcher.entrypoint import ENV_SAY_DONE
 
     pod = rendered()
     stream = WatchUntilCut()
@@ -532,28 +539,28 @@ def test_the_task_saying_done_ends_the_attempt_before_the_kubelet_reports_it() -
                 raise AssertionError("the watch was never cut")
             raise ApiUnreachable("the stream broke off: shut down")
 
-    api = Api(reads=[], log_chunks=[b"working\nlast words\n", f"{DONE_LINE}\n".encode()])
-    asked: list[str] = []
-    be, lines = backend(api, outputs_written=lambda ex: asked.append(ex.outputs_url) or True)
+    api = Api(reads=[], log_chunks=[b"working\nlast words\n", b"DONE\n"])
+    be, lines = backend(api)
     result = be.run(pod, EXECUTION)
     assert result.succeeded and result.exit_code == 0
     assert "pod_said_done" in result.timings
     assert result.finished_at is not None
-    assert asked == [EXECUTION.outputs_url]
     # pack's line is not the task's output: neither shown nor kept.
     assert lines == ["working", "last words"]
-    assert DONE_LINE not in result.log_tail
+    assert "pack-execute: done" not in result.log_tail
     be.close()  # a finished pod is deleted beside the reads; close() waits
     assert api.deleted == [pod.metadata.name]
     env = {e.name: e.value for e in api.created[0].spec.containers[0].env}
-    assert env[ENV_SAY_DONE] == "1"
+    assert len(env[ENV_SAY_DONE]) == 16  # a token of this pod's own
 
 
-def test_a_done_line_without_outputs_is_the_tasks_own_and_the_kubelet_decides() -> None:
+def test_a_done_line_without_the_pods_token_is_the_tasks_own_and_the_kubelet_decides() -> None:
     from pack.launcher.entrypoint import DONE_LINE
 
     pod = rendered()
-    api = FakeApi(reads=[], log_chunks=[f"{DONE_LINE}\nstill working\n".encode()])
+    # The text alone, and another pod's token: the task printed them; neither ends it.
+    other = f"{DONE_LINE} {'f' * 16}"
+    api = FakeApi(reads=[], log_chunks=[f"{DONE_LINE}\n{other}\nstill working\n".encode()])
     ScriptedWatch.segments = [
         (
             [
@@ -563,10 +570,10 @@ def test_a_done_line_without_outputs_is_the_tasks_own_and_the_kubelet_decides() 
             None,
         )
     ]
-    be, lines = backend(api, outputs_written=lambda ex: False)
+    be, lines = backend(api)
     result = be.run(pod, EXECUTION)
     assert result.succeeded and "pod_said_done" not in result.timings
-    assert lines == [DONE_LINE, "still working"]
+    assert lines == [DONE_LINE, other, "still working"]
 
 
 def test_submitted_pods_do_not_say_done() -> None:
@@ -584,8 +591,10 @@ def test_logs_leave_out_only_a_closing_done_line() -> None:
     from pack.launcher.backends.donesignal import without_done_line
     from pack.launcher.entrypoint import DONE_LINE
 
-    assert list(without_done_line(iter(["a", DONE_LINE, "b", DONE_LINE]))) == ["a", DONE_LINE, "b"]
-    assert list(without_done_line(iter([f"{DONE_LINE}\n"]))) == []
+    closing = done_line("0123456789abcdef")
+    assert list(without_done_line(iter(["a", closing, "b", closing]))) == ["a", closing, "b"]
+    assert list(without_done_line(iter([f"{closing}\n"]))) == []
+    assert list(without_done_line(iter(["a", DONE_LINE]))) == ["a", DONE_LINE]  # no token
     assert list(without_done_line(iter([]))) == []
 
 
