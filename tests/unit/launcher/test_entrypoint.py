@@ -321,10 +321,12 @@ def test_pack_execute_ends_as_sys_exit_would(tmp_path: Path, thread: int) -> Non
     done line, and the status is the run's."""
     from pack.launcher.entrypoint import DONE_LINE, ENV_SAY_DONE
 
-    r, store = _pack_execute(tmp_path, EXITING_TASK, "leaves_work", thread, {ENV_SAY_DONE: "1"})
+    r, store = _pack_execute(
+        tmp_path, EXITING_TASK, "leaves_work", thread, {ENV_SAY_DONE: "0123456789abcdef"}
+    )
     assert r.returncode == 0, r.stderr
     expected = "buffered, not flushed" + ("thread finished\n" if thread else "")
-    assert r.stdout == f"{expected}exit handler ran\n{DONE_LINE}\n"
+    assert r.stdout == f"{expected}exit handler ran\n{DONE_LINE} 0123456789abcdef\n"
     assert (store / "out" / "outputs.pb").is_file()
 
 
