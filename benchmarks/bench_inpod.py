@@ -1,6 +1,6 @@
 """Where a task pod's own time goes, in the task image on the cluster, beside bare Python.
 
-    python benchmarks/bench_inpod.py [--rounds 15] [--imports MS] [--image OTHER]...
+    python benchmarks/bench_inpod.py [--rounds 15] [--pods 1] [--imports MS] [--image OTHER]...
 
 Needs the test servers (scripts/test-infra up; scripts/test-cluster up). One warm
 `pack run --keep` of bench_workflow's task `one` (its image, built or reused, and a
@@ -28,7 +28,8 @@ with the run's timings.json marks (same clock):
 Medians of the rounds (the first round, which warms the page cache, is dropped), and the
 in-pod imports over --imports ms (cumulative, top level and the heaviest nested ones).
 With --image, the same rounds run next in a pod of each image named (the task image of
-another pack, e.g. main's before a change: same pod args, its own pack inside).
+another pack, e.g. main's before a change: same pod args, its own pack inside); with
+--pods N, N pods of each image in turn, their rounds pooled.
 """
 
 from __future__ import annotations
@@ -128,6 +129,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--imports", type=float, default=3.0, help="show imports over this (ms)")
+    parser.add_argument("--pods", type=int, default=1, help="pods per image, in turn")
     parser.add_argument(
         "--image",
         action="append",
@@ -157,37 +159,46 @@ def main() -> None:
     args = list(container.args)
     prefix = args[args.index("--output-prefix") + 1]
     images = [container.image, *opts.image]
-    for tag, image in enumerate(images):
-        print(f"image {image}: {opts.rounds} rounds in one pod ...", flush=True)
-        script = pod_script(args, opts.rounds, str(tag))
-        log = run_pod(api, image, script, env, container.working_dir)
-        report(s3, image, log, f"{prefix}/bench-{tag}", opts.imports)
+    logs: dict[str, list[tuple[str, str]]] = {image: [] for image in images}
+    for pod in range(opts.pods):  # the images in turn, so that load on the machine hits both
+        for n, image in enumerate(images):
+            print(f"image {image}: {opts.rounds} rounds in pod {pod + 1} ...", flush=True)
+            tag = f"{pod}-{n}"
+            log = run_pod(
+                api, image, pod_script(args, opts.rounds, tag), env, container.working_dir
+            )
+            logs[image].append((log, f"{prefix}/bench-{tag}"))
+    for image, pods in logs.items():
+        report(s3, image, pods, opts.imports)
 
 
-def report(s3: Any, image: str, log: str, prefix: str, imports_over: float) -> None:
-    """The figures of one bench pod's `log`; its rounds wrote under `<prefix>-<round>`."""
-    bucket, _, key_prefix = prefix.removeprefix("s3://").partition("/")
+def report(s3: Any, image: str, pods: list[tuple[str, str]], imports_over: float) -> None:
+    """The figures of the bench pods of one image: (log, prefix its rounds wrote under
+    as `<prefix>-<round>`) each."""
     bare: list[float] = []
     phases: dict[str, list[float]] = {label: [] for label, _, _ in PHASES}
     packs: list[float] = []
-    for line in log.splitlines():
-        kind, _, rest = line.partition(" ")
-        if kind not in ("BARE", "PACK"):
-            continue
-        i, t0, t1 = rest.split()
-        if i == "0":
-            continue  # the page cache's round
-        start, end = float(t0), float(t1)
-        if kind == "BARE":
-            bare.append(end - start)
-            continue
-        packs.append(end - start)
-        key = f"{key_prefix}-{i}/timings.json"
-        marks = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-        marks |= {"start": start, "end": end}
-        for label, a, b in PHASES:
-            if a in marks and b in marks:
-                phases[label].append(marks[b] - marks[a])
+    for log, prefix in pods:
+        bucket, _, key_prefix = prefix.removeprefix("s3://").partition("/")
+        for line in log.splitlines():
+            kind, _, rest = line.partition(" ")
+            if kind not in ("BARE", "PACK"):
+                continue
+            i, t0, t1 = rest.split()
+            if i == "0":
+                continue  # the page cache's round
+            start, end = float(t0), float(t1)
+            if kind == "BARE":
+                bare.append(end - start)
+                continue
+            packs.append(end - start)
+            key = f"{key_prefix}-{i}/timings.json"
+            marks = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+            marks |= {"start": start, "end": end}
+            for label, a, b in PHASES:
+                if a in marks and b in marks:
+                    phases[label].append(marks[b] - marks[a])
+    log = pods[-1][0]
 
     def ms(values: list[float]) -> str:
         return f"{statistics.median(values) * 1000:7.1f} ms" if values else "      -   "
