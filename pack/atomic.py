@@ -26,11 +26,15 @@ def _create_temp(folder: Path, name: str) -> tuple[int, str]:
     raise FileExistsError(f"no free temp name beside {folder / name}")
 
 
-def atomic_write(dest: Path, fill: Callable[[BinaryIO], object]) -> None:
+def atomic_write(dest: Path, fill: Callable[[BinaryIO], object], *, durable: bool = True) -> None:
     """Write `dest` via a temp file in its folder and os.replace, so readers see all or nothing.
 
     The temp file is flocked until it is renamed: one a killed process left (`.NAME.*.tmp`)
-    is told apart from one being written, and `pack.scratch.sweep` may remove it."""
+    is told apart from one being written, and `pack.scratch.sweep` may remove it.
+    `durable`: the data reaches the disk before the rename (fsync), so a crash of the
+    machine cannot leave an empty file under the name. Caches and notes whose readers
+    take a bad file for a missing one pass False: an fsync waits for the disk, which a
+    busy machine (an image build, etcd) can hold for seconds."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = _create_temp(dest.parent, dest.name)
     held = os.dup(fd)
@@ -39,7 +43,8 @@ def atomic_write(dest: Path, fill: Callable[[BinaryIO], object]) -> None:
         with os.fdopen(fd, "wb") as f:
             fill(f)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, dest)
     except BaseException:
         try:

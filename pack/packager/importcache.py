@@ -80,6 +80,6 @@ class ImportReader:
         }
         data = json.dumps({"version": CACHE_VERSION, "entries": entries}, separators=(",", ":"))
         try:
-            atomic_write(self.cache_file, lambda f: f.write(data.encode()))
+            atomic_write(self.cache_file, lambda f: f.write(data.encode()), durable=False)
         except OSError:
             pass  # a cache that cannot be written only costs speed next time

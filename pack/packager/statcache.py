@@ -52,7 +52,7 @@ def save(path: Path, entries: dict[str, tuple[Stamp, str]]) -> None:
     }
     data = json.dumps(payload, separators=(",", ":")).encode()
     try:
-        atomic_write(path, lambda f: f.write(data))
+        atomic_write(path, lambda f: f.write(data), durable=False)
     except OSError:
         pass  # a cache that cannot be written only costs speed next time
 

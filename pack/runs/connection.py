@@ -37,7 +37,9 @@ def write_connection(connection: Connection, cache_dir: Path) -> None:
     from pack.atomic import atomic_write
 
     data = json.dumps(asdict(connection), indent=2, sort_keys=True).encode()
-    atomic_write(connection_path(cache_dir, connection.run_id), lambda f: f.write(data))
+    atomic_write(
+        connection_path(cache_dir, connection.run_id), lambda f: f.write(data), durable=False
+    )
 
 
 def read_connection(cache_dir: Path, run_id: str) -> Connection | None:

@@ -54,7 +54,7 @@ def driver_process(
     )
     path = process_path(cache_dir, execution_id)
     data = json.dumps(asdict(record)).encode()
-    atomic_write(path, lambda f: f.write(data))
+    atomic_write(path, lambda f: f.write(data), durable=False)
     try:
         yield
     finally:
