@@ -57,7 +57,8 @@ def test_pack_execute_runs_the_task_once_late_inputs_arrive(
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        # Long after the process has started and found nothing (it reads within ~0.5 s).
+        # Long after the process has started and found nothing (it reads within ~0.5 s;
+        # on a machine so slow that it has not, the test still passes, proving less).
         time.sleep(2.0)
         assert proc.poll() is None, proc.communicate()
         inputs = default_engine().to_literal_map({"n": 21}, {"n": int}, TypeContext())
@@ -75,4 +76,4 @@ def test_pack_execute_runs_the_task_once_late_inputs_arrive(
     )
     assert outputs.literals["o0"].scalar.primitive.integer == 42
     marks = json.loads(s3.get_object(Bucket=bucket, Key=f"{key}/timings.json")["Body"].read())
-    assert marks["execute_start"] < written - 1.0 < written < marks["task_start"]
+    assert marks["execute_start"] < written < marks["inputs_read"] <= marks["task_start"]
