@@ -301,3 +301,63 @@ def test_kubernetes_log_followed_while_running_is_complete_and_shown_once(
     # kubelet's report; that line is pack's and is neither shown nor stored.
     assert "backend.pod_said_done" in doc["timings"], doc["timings"]
     assert DONE_LINE not in proc.stderr and DONE_LINE not in stored.stdout
+
+
+# The client's upload of inputs.pb held back 3 s: the pod is created, its container
+# starts and waits for it.
+LATE_INPUTS = """\
+import sys, time
+import pack.packager.store as store
+
+write_url = store.write_url
+
+
+def slow_inputs(url, data):
+    if url.endswith("/inputs.pb"):
+        time.sleep(3.0)
+    return write_url(url, data)
+
+
+store.write_url = slow_inputs
+from pack.cli import main
+
+sys.exit(main())
+"""
+
+
+def test_kubernetes_pod_created_before_its_inputs_waits_for_them(
+    project: Project, kubeconfig: Path
+) -> None:
+    """pack creates the pod while inputs.pb is still being written: a container that
+    starts before it is there waits for it (here it comes 3 s after the create)."""
+    import boto3
+
+    original = project.pack
+
+    def late_pack(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", LATE_INPUTS, *args],
+            cwd=project.root,
+            env=project.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    project.pack = late_pack  # type: ignore[method-assign]
+    try:
+        proc = project.run("kubernetes", "main", "--x", "4")
+    finally:
+        project.pack = original  # type: ignore[method-assign]
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads(proc.stdout)
+    assert [str(v).split(" ")[0].split(":")[-1] for v in doc["outputs"].values()] == ["8"]
+    assert doc["timings"]["backend.pod_ready_wait"] >= 2.0
+    bucket, _, prefix = doc["artifacts"].removeprefix("s3://").partition("/")
+    s3 = boto3.client("s3", endpoint_url=project.env["AWS_ENDPOINT_URL_S3"])
+    marks = json.loads(
+        s3.get_object(Bucket=bucket, Key=f"{prefix}/attempts/1/timings.json")["Body"].read()
+    )
+    # The container was there before its inputs: it waited for them.
+    assert marks["inputs_read"] - marks["execute_start"] > 1.0, marks
+    assert pods_of(kubeconfig, doc["execution_id"]) == []
