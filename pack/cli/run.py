@@ -250,8 +250,8 @@ def _children(result: Any, config: Any, nested: bool) -> list[dict[str, Any]]:
     each with the calls it made in turn under `children`, as `pack status -o json`."""
     from pack.runs.runstore import RunStore
 
-    if result.cache == "hit":
-        return []
+    if result.cache == "hit" or result.made_calls is False:
+        return []  # no attempt ran, or the task said it called none: nothing to list
     runs = RunStore.open(config.store_url)
     if nested:
         return [child.to_dict() for child in runs.child_trees(result.execution.id)]

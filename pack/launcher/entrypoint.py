@@ -448,7 +448,7 @@ def _run_task_in(
     tabs: list[Any] | None = None
     marks["task_start"] = time.time()
     try:
-        with _deck_tabs(task) as tabs, _driver_scope(env, ctx.execution_id):
+        with _deck_tabs(task) as tabs, _driver_scope(env, ctx.execution_id, marks):
             result = task.fn(**kwargs)
             if inspect.iscoroutine(result):  # an `async def` workflow or task
                 import asyncio
@@ -537,14 +537,17 @@ def _write_deck(
 
 
 @contextmanager
-def _driver_scope(env: Mapping[str, str], parent: str) -> Iterator[None]:
+def _driver_scope(env: Mapping[str, str], parent: str, marks: dict[str, float]) -> Iterator[None]:
     """When the pod names a driver spec, task calls in the body become child runs
     (pack.launcher.workflow) through a driver built at the first call and closed at
-    the end, which stops whatever children still run (a stop unwinds through here)."""
+    the end, which stops whatever children still run (a stop unwinds through here).
+    `marks["made_calls"]`: 1.0 if the body called a task (a driver was built), else 0.0,
+    so the client lists a run's calls only when there are some."""
     if "PACK_DRIVER_SPEC" not in env:
+        marks["made_calls"] = 0.0
         yield
         return
-    from pack.launcher.workflow.active import driving
+    from pack.launcher.workflow.active import built_driver, driving
 
     def factory() -> Any:
         from pack.launcher.workflow.driver import driver_from_env
@@ -552,7 +555,10 @@ def _driver_scope(env: Mapping[str, str], parent: str) -> Iterator[None]:
         return driver_from_env(env, parent)
 
     with driving(factory):
-        yield
+        try:
+            yield
+        finally:
+            marks["made_calls"] = 0.0 if built_driver() is None else 1.0
 
 
 def _write_timings(prefix: str, marks: dict[str, float]) -> None:

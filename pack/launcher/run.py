@@ -67,6 +67,7 @@ class RunResult:
     left_out: tuple[Any, ...] = ()  # the bundle plan's Excluded paths, for advice on failure
     cache: str | None = None  # hit (no attempt ran) | miss | None (the task is not cached)
     cache_key: str | None = None
+    made_calls: bool | None = None  # the last attempt called tasks (None: it did not say)
 
     @property
     def succeeded(self) -> bool:
@@ -596,7 +597,10 @@ def run_execution(
         if on_attempt is not None:
             on_attempt(outcome, error)
         if reads is not None:
-            timings.values.update(_attempt_timings(outcome, reads.result("marks")))
+            marks = reads.result("marks")
+            timings.values.update(_attempt_timings(outcome, marks))
+            if "made_calls" in marks:
+                result.made_calls = bool(marks["made_calls"])
         if last:
             break
 

@@ -524,3 +524,41 @@ def test_pack_execute_says_done_last_and_only_on_success(pack: Any, project: Any
     r = pack("run", str(root / "says_done.py"), "fails", "--x", "1")
     assert r.code != 0
     assert DONE_LINE not in r.err
+
+
+CALLS = """
+    from pack import task
+
+
+    @task
+    def double(x: int) -> int:
+        return 2 * x
+
+
+    @task
+    def plain(x: int) -> int:
+        return x + 1
+
+
+    @task
+    def caller(x: int) -> int:
+        return double(x=x) + 1
+"""
+
+
+def test_an_attempt_says_whether_it_called_tasks_and_only_then_are_calls_listed(
+    pack: Any, project: Any
+) -> None:
+    """timings.json's `made_calls` spares a run without calls the listing of its calls."""
+    import json
+
+    from pack.packager.store import read_url
+
+    root = project({"calls.py": CALLS})
+    for name, made, children in (("plain", 0.0, 0), ("caller", 1.0, 1)):
+        r = pack("run", "-o", "json", str(root / "calls.py"), name, "--x", "2")
+        assert r.code == 0, r.err
+        doc = json.loads(r.out)
+        marks = json.loads(read_url(doc["artifacts"] + "/attempts/1/timings.json"))
+        assert marks["made_calls"] == made
+        assert len(doc["children"]) == children
