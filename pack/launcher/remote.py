@@ -39,6 +39,13 @@ def prepare_image(
     from pack.launcher.images import ImageChoice
 
     if choice.spec is not None:
+        from pack.imagespec.reuse import recorded_pin
+
+        recorded = recorded_pin(choice.spec, config)
+        if recorded is not None:
+            pinned, spec_digest = recorded
+            reused: dict[str, Any] = {"ref": pinned, "status": "reused", "digest": pinned}
+            return ImageChoice(pinned, spec_digest, choice.spec), reused
         from pack.imagespec.ensure import ensure_image
 
         outcome = ensure_image(choice.spec, config, environ, progress=progress)
