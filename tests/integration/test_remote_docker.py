@@ -137,15 +137,12 @@ class Project:
     env: dict[str, str]
     store: str
     missing_image: str
+    # What `python -c` runs: pack's CLI, or a test's wrapper around it (a fault injected).
+    program: str = "import sys; from pack.cli import main; sys.exit(main())"
 
     def pack(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "import sys; from pack.cli import main; sys.exit(main())",
-                *args,
-            ],
+            [sys.executable, "-c", self.program, *args],
             cwd=self.root,
             env=self.env,
             capture_output=True,

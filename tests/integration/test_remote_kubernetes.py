@@ -7,6 +7,7 @@ would (PACK_POD_TEMPLATE), not in the tasks.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -332,23 +333,7 @@ def test_kubernetes_pod_created_before_its_inputs_waits_for_them(
     starts before it is there waits for it (here it comes 3 s after the create)."""
     import boto3
 
-    original = project.pack
-
-    def late_pack(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-c", LATE_INPUTS, *args],
-            cwd=project.root,
-            env=project.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-
-    project.pack = late_pack  # type: ignore[method-assign]
-    try:
-        proc = project.run("kubernetes", "main", "--x", "4")
-    finally:
-        project.pack = original  # type: ignore[method-assign]
+    proc = dataclasses.replace(project, program=LATE_INPUTS).run("kubernetes", "main", "--x", "4")
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = json.loads(proc.stdout)
     assert [str(v).split(" ")[0].split(":")[-1] for v in doc["outputs"].values()] == ["8"]
