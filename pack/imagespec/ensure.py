@@ -274,11 +274,13 @@ def ensure_all(
     *,
     on_done: Callable[[Outcome], None] | None = None,
     on_warning: Callable[[str], None] | None = None,
+    resolved: dict[int, ResolvedSpec] | None = None,
 ) -> list[Outcome]:
     """Every spec in dependency order; a failed base fails its dependents without building.
-    `on_warning` hears each spec's copy= warnings (left-out secrets) before anything runs."""
+    `on_warning` hears each spec's copy= warnings (left-out secrets) before anything runs.
+    `resolved`: resolutions already made with `defaults` (hashing.resolve's cache)."""
     waves = plan(specs)
-    cache: dict[int, ResolvedSpec] = {}
+    cache: dict[int, ResolvedSpec] = {} if resolved is None else resolved
     resolved = {id(n): resolve(n.spec, defaults, cache) for wave in waves for n in wave}
     if on_warning is not None:
         for r in resolved.values():
@@ -381,16 +383,20 @@ def ensure_image(
     *,
     progress: Progress | None = None,
     check: bool = False,
+    resolved: dict[int, ResolvedSpec] | None = None,
 ) -> Outcome:
     """One spec (and its base specs): reuse, copy or build + push. Raises on failure.
 
     `outcome.ref` carries the manifest digest when known; `outcome.pinned` is
-    `registry/repo@sha256:…` for pods to pull.
+    `registry/repo@sha256:…` for pods to pull. `resolved`: resolutions already made
+    with the config's defaults (hashing.resolve's cache), not made again.
     """
     from pack.imagespec.hashing import defaults_from_config
 
     ensurer = ensurer_from_config(config, environ, progress=progress, check=check)
-    outcomes = ensure_all({spec.name: spec}, defaults_from_config(config), ensurer)
+    outcomes = ensure_all(
+        {spec.name: spec}, defaults_from_config(config), ensurer, resolved=resolved
+    )
     for out in outcomes:
         if out.status == FAILED:
             raise BuildError(f"{out.variable}: {out.error}")

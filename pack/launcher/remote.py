@@ -18,6 +18,7 @@ from pack.errors import PackError
 
 if TYPE_CHECKING:
     from pack.config import Config
+    from pack.imagespec.hashing import ResolvedSpec
     from pack.launcher.images import ImageChoice
 
 
@@ -41,14 +42,17 @@ def prepare_image(
     if choice.spec is not None:
         from pack.imagespec.reuse import recorded_pin
 
-        recorded = recorded_pin(choice.spec, config)
+        resolutions: dict[int, ResolvedSpec] = {}  # the spec's files are read once
+        recorded = recorded_pin(choice.spec, config, resolutions)
         if recorded is not None:
             pinned, spec_digest = recorded
             reused: dict[str, Any] = {"ref": pinned, "status": "reused", "digest": pinned}
             return ImageChoice(pinned, spec_digest, choice.spec), reused
         from pack.imagespec.ensure import ensure_image
 
-        outcome = ensure_image(choice.spec, config, environ, progress=progress)
+        outcome = ensure_image(
+            choice.spec, config, environ, progress=progress, resolved=resolutions
+        )
         ref = outcome.pinned or str(outcome.ref)
         info = {"ref": ref, "status": outcome.status, "digest": outcome.pinned}
         return ImageChoice(ref, outcome.spec_digest, choice.spec), info

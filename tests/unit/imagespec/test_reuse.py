@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from pack.config import Config
-from pack.imagespec.hashing import defaults_from_config, resolve
+from pack.imagespec.hashing import ResolvedSpec, defaults_from_config, resolve
 from pack.imagespec.record import ImageRecord
 from pack.imagespec.reuse import recorded_pin
 from pack.imagespec.spec import ImageSpec
@@ -22,14 +22,16 @@ def config_in(tmp_path: Path) -> Config:
 def test_a_recorded_push_pins_the_image_and_anything_else_does_not(tmp_path: Path) -> None:
     config = config_in(tmp_path)
     spec = ImageSpec(name="reuse/me", registry="127.0.0.1:5000", packages=["six"])
-    assert recorded_pin(spec, config) is None  # nothing recorded yet
+    resolutions: dict[int, ResolvedSpec] = {}
+    assert recorded_pin(spec, config, resolutions) is None  # nothing recorded yet
+    assert resolutions[id(spec)].spec is spec  # for ensure_image to go on from
     resolved = resolve(spec, defaults_from_config(config))
     record = ImageRecord.in_cache(config.cache_dir, config.record_ttl_seconds)
     record.remember(str(resolved.ref), str(resolved.digest), DIGEST)
-    pinned = recorded_pin(spec, config)
+    pinned = recorded_pin(spec, config, {})
     assert pinned == (f"{resolved.ref.name}@{DIGEST}", resolved.digest)
     changed = ImageSpec(name="reuse/me", registry="127.0.0.1:5000", packages=["six", "idna"])
-    assert recorded_pin(changed, config) is None  # another content: another tag
+    assert recorded_pin(changed, config, {}) is None  # another content: another tag
 
 
 def test_a_recorded_image_is_pinned_without_loading_the_registry_or_builders(
