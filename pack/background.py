@@ -34,9 +34,6 @@ class Background:
         except BaseException as exc:  # noqa: BLE001 - raised again by result()/wait()
             self._results[name] = (False, exc)
 
-    def __contains__(self, name: str) -> bool:
-        return name in self._threads
-
     def result(self, name: str) -> Any:
         self._threads[name].join()
         ok, value = self._results[name]
@@ -46,8 +43,7 @@ class Background:
 
     def wait(self) -> None:
         """Every call done; the first one's error (in start order) is raised."""
-        for thread in list(self._threads.values()):
-            thread.join()
+        self.settle()
         for name in list(self._threads):
             ok, value = self._results[name]
             if not ok:
