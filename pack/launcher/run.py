@@ -354,16 +354,6 @@ def input_literals(task: Task, inputs: Mapping[str, Any], execution: Execution) 
     return default_engine().to_literal_map(dict(inputs), task.interface.inputs, tctx)
 
 
-def write_inputs(task: Task, inputs: Mapping[str, Any], execution: Execution) -> LiteralMap:
-    """`input_literals` written to `execution.inputs_url`; returns the literals (a cache
-    key hashes them)."""
-    from pack.packager.store import write_url
-
-    literals = input_literals(task, inputs, execution)
-    write_url(execution.inputs_url, literals.SerializeToString())
-    return literals
-
-
 def run(
     task: Task,
     source: TaskSource,

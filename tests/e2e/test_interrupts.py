@@ -206,15 +206,16 @@ def _pod_command(env: Env, task: str, **inputs: object) -> list[str]:
     from pack.launcher.execution import Execution
     from pack.launcher.load import load_task
     from pack.launcher.podspec import BundleInfo, render_manifest
-    from pack.launcher.run import write_inputs
+    from pack.launcher.run import input_literals
     from pack.packager.publish import package_and_publish
+    from pack.packager.store import write_url
 
     config = Config(cache_dir=env.cache, store=env.store.as_uri())
     loaded, _ = load_task(env.root / "wf.py", task)
     ref = package_and_publish(env.root, "all", None, config.store_url, cache_dir=env.cache)
     assert ref is not None
     execution = Execution("rtest", "p", "d", config.store_url)
-    write_inputs(loaded, inputs, execution)
+    write_url(execution.inputs_url, input_literals(loaded, inputs, execution).SerializeToString())
     pod = render_manifest(
         loaded, image="unused", execution=execution, bundle=BundleInfo(ref.url, str(ref.digest))
     )
