@@ -209,13 +209,14 @@ def command(
                 cache=StoreCache(config.store_url, cache_mode),
                 **remote,
             )
+        submitted = detach and result.cache != "hit"
         # Listed while the backend closes (it waits for the finished pod's delete).
         listing = Background()
-        if not (detach and result.cache != "hit"):
+        if not submitted:
             listing.start("children", _children, result, config, output == "json")
     finally:
         be.close()
-    if detach and result.cache != "hit":
+    if submitted:
         _report_detached(result, output)
         return
     children: list[dict[str, Any]] = listing.result("children")
