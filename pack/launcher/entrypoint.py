@@ -201,7 +201,10 @@ def _marker_says(marker: Path, url: str) -> bool:
 
 
 def fast_execute(argv: Sequence[str]) -> NoReturn:
+    from pack.launcher import logcapture
+
     use_pod_store_settings(os.environ)
+    logcapture.begin(os.environ)
     head, cmd = _split_command(argv)
     opts = _options(head, {"--additional-distribution", "--dest-dir"})
     _require(opts, "--additional-distribution", "--dest-dir")
@@ -224,6 +227,7 @@ def fast_execute(argv: Sequence[str]) -> NoReturn:
         _execute_here(cmd, program, env, dest)
     sys.stdout.flush()
     sys.stderr.flush()
+    logcapture.hand_on(env)
     os.execvpe(program[0], program, env)
 
 
@@ -624,13 +628,16 @@ def _report_error(prefix: str, code: str, text: str, *, user: bool, recoverable:
 
 
 def execute(argv: Sequence[str]) -> NoReturn:
+    from pack.launcher import logcapture
+
     use_pod_store_settings(os.environ)
     succeeded: list[bool] = []
     # The pod's token, out of the env before the task's code runs: no process of the
     # task can write the closing line, by accident or by running pack-execute itself.
     token = os.environ.pop(ENV_SAY_DONE, "")
-    if token:
-        _say_done_at_exit(succeeded, token)
+    capture = logcapture.begin(os.environ)
+    if token or capture is not None:
+        _close_at_exit(succeeded, token, _output_prefix(argv) if capture is not None else None)
     code = execute_status(argv, os.environ)  # a stop propagates to _guard
     if code == 0:
         succeeded.append(True)
@@ -639,29 +646,51 @@ def execute(argv: Sequence[str]) -> NoReturn:
     sys.exit(code)
 
 
-def _say_done_at_exit(succeeded: list[bool], token: str) -> None:
-    """Write DONE_LINE and the pod's `token` at exit if `succeeded` says so (outputs.pb
-    is written by then). Registered before the task's module
-    is imported, so it runs after the task's own exit handlers (they run last-in,
-    first-out) and after its non-daemon threads were joined (which comes before them):
-    past this line only the interpreter's teardown is left."""
+def _output_prefix(argv: Sequence[str]) -> str | None:
+    try:
+        return _options(
+            _split_command(argv)[0],
+            {"--inputs", "--output-prefix", "--raw-output-data-prefix", "--resolver"},
+        ).get("--output-prefix")
+    except UsageFailure:  # execute_status says so
+        return None
+
+
+def _close_at_exit(succeeded: list[bool], token: str, log_prefix: str | None) -> None:
+    """At exit, once `succeeded` says so (outputs.pb is written by then): write DONE_LINE
+    and the pod's `token`, then store the log captured in the pod (pack.launcher.logcapture)
+    as log.txt under `log_prefix`. Registered before the task's module is imported, so it
+    runs after the task's own exit handlers (they run last-in, first-out) and after its
+    non-daemon threads were joined (which comes before them): past this only the
+    interpreter's teardown is left."""
     import atexit
 
-    def say() -> None:
-        if not succeeded:
-            return
+    from pack.launcher import logcapture
+
+    def close() -> None:
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
             except (OSError, ValueError):  # closed by the task: nothing of ours is pending
                 pass
-        time.sleep(DONE_SETTLE_SECONDS)
-        try:
-            os.write(1, f"{DONE_LINE} {token}\n".encode())
-        except OSError:  # no stdout: the backend waits for the kubelet's report instead
-            pass
+        log = logcapture.end()
+        if not succeeded:
+            return
+        if token:
+            time.sleep(DONE_SETTLE_SECONDS)
+            try:
+                os.write(1, f"{DONE_LINE} {token}\n".encode())
+            except OSError:  # no stdout: the backend waits for the kubelet's report instead
+                pass
+        if log is not None and log_prefix:
+            from pack.packager.store import write_url
 
-    atexit.register(say)
+            try:
+                write_url(f"{log_prefix.rstrip('/')}/{logcapture.LOG_NAME}", log)
+            except Exception as exc:  # the backend waits for the kubelet's report instead
+                print(f"pack-execute: cannot store the log: {exc}", file=sys.stderr)
+
+    atexit.register(close)
 
 
 def _guard(fn: Callable[[Sequence[str]], NoReturn], prog: str, argv: Sequence[str]) -> NoReturn:
