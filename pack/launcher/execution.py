@@ -4,7 +4,7 @@ Layout under the store (one prefix per run, one per attempt):
     <store>/files/<sha256>/<name>[/...]               local files (folders) passed in, by content
     <store>/runs/<execution-id>/inputs.pb
     <store>/runs/<execution-id>/inputs-raw/...        other values offloaded from inputs
-    <store>/runs/<execution-id>/attempts/<n>/outputs.pb | errors.pb | timings.json
+    <store>/runs/<execution-id>/attempts/<n>/outputs.pb | errors.pb | timings.json | log.txt
     <store>/runs/<execution-id>/attempts/<n>/raw/...  files and arrays the task returned
 """
 
@@ -13,6 +13,8 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass, replace
+
+from pack.launcher.logcapture import LOG_NAME
 
 ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -88,6 +90,11 @@ class Execution:
     @property
     def timings_url(self) -> str:
         return join_url(self.output_prefix, "timings.json")
+
+    @property
+    def log_url(self) -> str:
+        """The log the pod stored itself (pack.launcher.logcapture), when it did."""
+        return join_url(self.output_prefix, LOG_NAME)
 
     def with_attempt(self, attempt: int) -> Execution:
         return replace(self, attempt=attempt)

@@ -346,3 +346,28 @@ def test_kubernetes_pod_created_before_its_inputs_waits_for_them(
     # The container was there before its inputs: it waited for them.
     assert marks["inputs_read"] - marks["execute_start"] > 1.0, marks
     assert pods_of(kubeconfig, doc["execution_id"]) == []
+
+
+def test_kubernetes_short_task_ends_on_the_log_it_stored(project: Project) -> None:
+    """A task that starts and ends between two of the kubelet's reports is seen through
+    the log it stored (attempts/1/log.txt), not at the next report; either way each of
+    its lines is shown once, in order."""
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=project.env["AWS_ENDPOINT_URL_S3"])
+    expected = [f"line {i} of 3" for i in range(3)]
+    ended_on_stored_log = 0
+    for _ in range(5):
+        proc = project.run("kubernetes", "chatty", "--x", "3")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        doc = json.loads(proc.stdout)
+        shown = [ln for ln in proc.stderr.splitlines() if ln.startswith("line ")]
+        assert shown == expected, proc.stderr[-3000:]
+        assert DONE_LINE not in proc.stderr
+        bucket, _, prefix = doc["artifacts"].removeprefix("s3://").partition("/")
+        stored = s3.get_object(Bucket=bucket, Key=f"{prefix}/attempts/1/log.txt")["Body"].read()
+        assert stored.decode().splitlines() == expected
+        ended_on_stored_log += "backend.pod_stored_log" in doc["timings"]
+    # The kubelet reports about once a second and the task takes ~0.2 s: most runs end
+    # between two reports (all five reaching the kubelet first would be a regression).
+    assert ended_on_stored_log >= 1

@@ -51,7 +51,10 @@ from pack.launcher.backends.kubehttp import ApiError, Stream
 from pack.launcher.backends.podstatus import PodOutcome, classify
 from pack.launcher.backends.podwatch import PodView
 from pack.launcher.backends.sink import line_writer
+from pack.launcher.backends.storedlog import FIRST_DELAY_SECONDS, StoredLogPoller
+from pack.launcher.backends.storedlog import delays as stored_log_delays
 from pack.launcher.entrypoint import ENV_SAY_DONE
+from pack.launcher.logcapture import ENV_STORE_LOG
 
 if TYPE_CHECKING:
     from pack.config import Config
@@ -136,13 +139,13 @@ def _started(pod: Any, container_name: str) -> bool:
 TASK_SAID_DONE = PodOutcome("succeeded", exit_code=0)
 
 
-def say_done_layer(container: str, token: str) -> dict[str, Any]:
-    """The manifest layer that has `container` end a successful run with its done line."""
-    return {
-        "spec": {
-            "containers": [{"name": container, "env": [{"name": ENV_SAY_DONE, "value": token}]}]
-        }
-    }
+def say_done_layer(container: str, token: str, *, store_log: bool = False) -> dict[str, Any]:
+    """The manifest layer that has `container` end a successful run with its done line
+    and, with `store_log`, store its log (pack.launcher.logcapture)."""
+    env = [{"name": ENV_SAY_DONE, "value": token}]
+    if store_log:
+        env.append({"name": ENV_STORE_LOG, "value": "1"})
+    return {"spec": {"containers": [{"name": container, "env": env}]}}
 
 
 def _exit_code(pod: Any, container_name: str) -> int | None:
@@ -339,6 +342,7 @@ class KubernetesBackend(Backend):
         log: Callable[[str], None] | None = None,
         container_name: str | None = None,
         start_timeout: float | None = None,
+        poll_stored_log: bool = True,
     ) -> None:
         from pack.launcher.podspec import PRIMARY_CONTAINER
 
@@ -354,6 +358,9 @@ class KubernetesBackend(Backend):
         self._deleting: list[threading.Thread] = []  # finished pods being deleted
         self._stopped = False
         self._watcher: PodWatcher | None = None
+        # run()'s pods store their log, read ahead of the kubelet's (storedlog): for one
+        # pod followed on its own, not for a driver's many children (a read loop each).
+        self.poll_stored_log = poll_stored_log
 
     def share_watch(self, selector: str) -> None:
         """Follow every pod this backend runs with one watch on `selector` (a label all
@@ -363,14 +370,23 @@ class KubernetesBackend(Backend):
         with self._lock:
             if self._watcher is None:
                 self._watcher = PodWatcher(self.api, self.namespace, selector)
+            self.poll_stored_log = False
 
     # --- one attempt --------------------------------------------------------------------
 
-    def _create(self, pod: Any, execution: Execution, *, say_done: str | None = None) -> Any:
+    def _create(
+        self,
+        pod: Any,
+        execution: Execution,
+        *,
+        say_done: str | None = None,
+        store_log: bool = False,
+    ) -> Any:
         """Create the pod; its --pass-env values go into a Secret created first (the
         kubelet needs it when the container starts) and owned by the pod, so the
         garbage collector deletes it with the pod, --keep'd or detached ones too.
-        `say_done`: a token the task ends its log with (for run(), which follows it)."""
+        `say_done`: a token the task ends its log with (for run(), which follows it);
+        `store_log`: the task stores its log too (for run(), which polls for it)."""
         from pack.launcher.credentials import pass_env_secret
         from pack.launcher.podspec import manifest_of, merge_manifests
 
@@ -379,7 +395,9 @@ class KubernetesBackend(Backend):
         secret = secret_name(name)
         manifest, secret_data = pass_env_secret(manifest_of(pod), secret, self.container_name)
         if say_done is not None:
-            manifest = merge_manifests(manifest, say_done_layer(self.container_name, say_done))
+            manifest = merge_manifests(
+                manifest, say_done_layer(self.container_name, say_done, store_log=store_log)
+            )
         # The manifest dict as it is (a V1Pod model would cost ~0.4 s to build the first
         # time); the API server validates it and its refusal names the field.
         body = manifest
@@ -424,7 +442,8 @@ class KubernetesBackend(Backend):
             raise RunInterrupted(f"not started: the run of {execution.id} is being stopped")
         t0 = time.monotonic()
         token = new_token()
-        created = self._create(pod, execution, say_done=token)
+        store_log = self.poll_stored_log
+        created = self._create(pod, execution, say_done=token, store_log=store_log)
         t_created = time.monotonic()
         with self._lock:
             self._running.add(name)
@@ -435,10 +454,28 @@ class KubernetesBackend(Backend):
         timings = {"pod_create": t_created - t0}
         follower: _LogFollower | None = None
         done = DoneSignal(self._watcher)
+        # Whose the attempt's log is: the kubelet's stream (follower) or the stored log
+        # (poller), whichever begins first; the other stays out.
+        owner = threading.Lock()
+        stored = closed = False
+        stored_tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL_LINES)
+        poller: StoredLogPoller | None = None
+
+        def claim() -> bool:
+            nonlocal stored
+            with owner:
+                stored = follower is None and not closed
+                return stored
+
+        def emit_stored(line: str) -> None:
+            stored_tail.append(line)
+            self.log(line)
 
         def on_update(current: Any) -> None:
             nonlocal follower
-            if follower is None and _started(current, self.container_name):
+            with owner:
+                if stored or follower is not None or not _started(current, self.container_name):
+                    return
                 timings["pod_start"] = time.monotonic() - t_created
                 follower = _LogFollower(
                     self.api,
@@ -449,7 +486,9 @@ class KubernetesBackend(Backend):
                     token=token,
                     on_done=done.set,
                 )
-                follower.start()
+            follower.start()
+            if poller is not None:
+                poller.stop()
 
         waited = ready is None
         try:
@@ -457,20 +496,43 @@ class KubernetesBackend(Backend):
                 ready()
                 waited = True
                 timings["pod_ready_wait"] = time.monotonic() - t_created
+            if store_log:
+                since_create = time.monotonic() - t_created
+                poller = StoredLogPoller(
+                    execution.log_url,
+                    claim=claim,
+                    emit=emit_stored,
+                    on_done=done.set,
+                    pauses=lambda: stored_log_delays(first=FIRST_DELAY_SECONDS - since_create),
+                )
+                poller.start()
             final, outcome = self.follow(created, on_update, done=done)
             t_done = time.monotonic()
+            with owner:
+                closed = True
+            if poller is not None:
+                poller.stop()
+                if stored:
+                    poller.join()  # a stored log being shown is shown whole
+                timings["stored_log_reads"] = float(poller.reads)
             if follower is not None:
                 follower.finish()
             timings["pod_run"] = t_done - t_created - timings.get("pod_start", 0.0)
             if outcome is TASK_SAID_DONE:  # ended on the task's word, not the pod's status
                 timings["pod_said_done"] = t_done - t_created
+                if stored:
+                    timings["pod_stored_log"] = t_done - t_created
         except KeyboardInterrupt:
+            if poller is not None:
+                poller.stop()
             self._finish(name, delete=True)
             raise RunInterrupted(
                 f"interrupted: deleted pod {self.namespace}/{name}; the partial run is under "
                 f"{execution.run_prefix}"
             ) from None
         except BaseException:
+            if poller is not None:
+                poller.stop()
             # A pod whose inputs never came is deleted even under --keep: it shows nothing.
             self._finish(name, delete=not self.keep or not waited)
             raise
@@ -486,7 +548,7 @@ class KubernetesBackend(Backend):
             else _exit_code(final, self.container_name),
             reason=outcome.reason,
             message=outcome.error,
-            log_tail="\n".join(follower.tail) if follower else "",
+            log_tail="\n".join(follower.tail if follower else stored_tail),
             started_at=started,
             finished_at=finished,
             details={

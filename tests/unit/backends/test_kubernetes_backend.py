@@ -188,7 +188,10 @@ def names_of(api: FakeApi) -> list[str]:
 
 
 def backend(api: FakeApi, **kw: Any) -> tuple[kb.KubernetesBackend, list[str]]:
+    """A backend on `api`; its pods store no log unless `poll_stored_log=True` is given
+    (EXECUTION's store is not there to read)."""
     lines: list[str] = []
+    kw.setdefault("poll_stored_log", False)
     return kb.KubernetesBackend(api, namespace="ns", log=lines.append, **kw), lines  # type: ignore[arg-type]
 
 
@@ -625,3 +628,101 @@ def test_a_shared_watch_waiter_wakes_when_the_task_says_done() -> None:
         assert current is seen and not deleted and signal.at == 123.0
     finally:
         watcher.close()
+
+
+class PendingUntilCut(FakeApi):
+    """A pod the kubelet has not reported started: its watch says nothing until it is
+    cut; the log endpoint must not be asked."""
+
+    def __init__(self) -> None:
+        super().__init__(reads=[])
+        self.stream = WatchUntilCut()
+
+    def watch_pods(self, namespace: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        kwargs["on_stream"](self.stream)
+        if not self.stream.cut.wait(timeout=30):
+            raise AssertionError("the watch was never cut")
+        raise ApiUnreachable("the stream broke off: shut down")
+        yield {}  # a generator, as the real watch
+
+    def read_namespaced_pod_log(self, name: str, namespace: str, **kw: Any) -> FakeLogResponse:
+        raise AssertionError("the log came from the store: the kubelet is not asked")
+
+
+def test_a_log_the_pod_stored_ends_the_attempt_before_the_kubelet_reports_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pack.errors import ObjectNotFound
+    from pack.launcher.logcapture import ENV_STORE_LOG
+    from pack.packager import store
+
+    reads: list[str] = []
+
+    def read_url(url: str) -> bytes:  # the store: log.txt is there from the third read on
+        reads.append(url)
+        if len(reads) < 3:
+            raise ObjectNotFound(f"not found: {url}")
+        return b"hello from the task\nlast line without a newline"
+
+    monkeypatch.setattr(store, "read_url", read_url)
+    pod = rendered()
+    api = PendingUntilCut()
+    be, lines = backend(api, poll_stored_log=True)
+    result = be.run(pod, EXECUTION)
+    assert result.succeeded and result.exit_code == 0
+    assert lines == ["hello from the task", "last line without a newline"]
+    assert result.log_tail == "hello from the task\nlast line without a newline"
+    assert set(reads) == {EXECUTION.log_url} and len(reads) == 3
+    assert result.timings["stored_log_reads"] == 3
+    assert "pod_stored_log" in result.timings and "pod_said_done" in result.timings
+    assert result.finished_at is not None
+    be.close()
+    assert api.deleted == [pod.metadata.name]
+    env = {e.name: e.value for e in api.created[0].spec.containers[0].env}
+    assert env[ENV_STORE_LOG] == "1"
+
+
+def test_once_the_kubelets_log_stream_began_the_stored_log_is_not_shown_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    from pack.errors import ObjectNotFound
+    from pack.packager import store
+
+    pod = rendered()
+    stream = WatchUntilCut()
+    reads_after_start: list[str] = []
+    started = threading.Event()
+
+    def read_url(url: str) -> bytes:  # there all along, but read only after the start
+        if not started.wait(timeout=30):
+            raise ObjectNotFound(url)
+        reads_after_start.append(url)
+        return b"working\nlast words\n"
+
+    class Api(FakeApi):
+        def watch_pods(self, namespace: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+            kwargs["on_stream"](stream)
+            yield {"type": "MODIFIED", "object": to_dict(with_state(pod, "3", RUNNING, "Running"))}
+            started.set()
+            if not stream.cut.wait(timeout=30):
+                raise AssertionError("the watch was never cut")
+            raise ApiUnreachable("the stream broke off: shut down")
+
+    monkeypatch.setattr(store, "read_url", read_url)
+    api = Api(reads=[], log_chunks=[b"working\nlast words\n", b"DONE\n"])
+    be, lines = backend(api, poll_stored_log=True)
+    result = be.run(pod, EXECUTION)
+    assert result.succeeded and "pod_stored_log" not in result.timings
+    assert lines == ["working", "last words"]  # once, from the kubelet's stream
+    be.close()
+
+
+def test_a_drivers_children_store_no_log() -> None:
+    """A shared watch follows many children: none of them is polled for a stored log
+    (run() asks the pod to store it only when it polls, see the test above)."""
+    be, _ = backend(FakeApi(reads=[]), poll_stored_log=True)
+    be.share_watch("pack.dev/parent=x")
+    assert not be.poll_stored_log
+    be.close()
