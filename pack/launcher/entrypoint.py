@@ -659,7 +659,7 @@ def _output_prefix(argv: Sequence[str]) -> str | None:
 def _close_at_exit(succeeded: list[bool], token: str, log_prefix: str | None) -> None:
     """At exit, once `succeeded` says so (outputs.pb is written by then): write DONE_LINE
     and the pod's `token`, then store the log captured in the pod (pack.launcher.logcapture)
-    as log.txt under `log_prefix`. Registered before the task's module is imported, so it
+    as pod-log.txt under `log_prefix`. Registered before the task's module is imported, so it
     runs after the task's own exit handlers (they run last-in, first-out) and after its
     non-daemon threads were joined (which comes before them): past this only the
     interpreter's teardown is left."""
@@ -686,7 +686,7 @@ def _close_at_exit(succeeded: list[bool], token: str, log_prefix: str | None) ->
             from pack.packager.store import write_url
 
             try:
-                write_url(f"{log_prefix.rstrip('/')}/{logcapture.LOG_NAME}", log)
+                write_url(f"{log_prefix.rstrip('/')}/{logcapture.POD_LOG_NAME}", log)
             except Exception as exc:  # the backend waits for the kubelet's report instead
                 print(f"pack-execute: cannot store the log: {exc}", file=sys.stderr)
 

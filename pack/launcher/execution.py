@@ -4,7 +4,8 @@ Layout under the store (one prefix per run, one per attempt):
     <store>/files/<sha256>/<name>[/...]               local files (folders) passed in, by content
     <store>/runs/<execution-id>/inputs.pb
     <store>/runs/<execution-id>/inputs-raw/...        other values offloaded from inputs
-    <store>/runs/<execution-id>/attempts/<n>/outputs.pb | errors.pb | timings.json | log.txt
+    <store>/runs/<execution-id>/attempts/<n>/outputs.pb | errors.pb | timings.json
+    <store>/runs/<execution-id>/attempts/<n>/pod-log.txt  the log a pod stored itself
     <store>/runs/<execution-id>/attempts/<n>/raw/...  files and arrays the task returned
 """
 
@@ -14,7 +15,7 @@ import secrets
 import time
 from dataclasses import dataclass, replace
 
-from pack.launcher.logcapture import LOG_NAME
+from pack.launcher.logcapture import POD_LOG_NAME
 
 ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -92,9 +93,9 @@ class Execution:
         return join_url(self.output_prefix, "timings.json")
 
     @property
-    def log_url(self) -> str:
+    def pod_log_url(self) -> str:
         """The log the pod stored itself (pack.launcher.logcapture), when it did."""
-        return join_url(self.output_prefix, LOG_NAME)
+        return join_url(self.output_prefix, POD_LOG_NAME)
 
     def with_attempt(self, attempt: int) -> Execution:
         return replace(self, attempt=attempt)

@@ -7,7 +7,7 @@ reports is seen, log and all, only at the next one. A pod started with
 alone) has its entrypoints copy everything written to fd 1 and fd 2 (by the task,
 by pack, by the subprocesses they start) both to where it went before, so the
 kubelet's log is unchanged, and into memory. When the task succeeds, pack-execute
-stores that copy as `log.txt` beside outputs.pb, after its done line: the client
+stores that copy as `pod-log.txt` beside outputs.pb, after its done line: the client
 polls for that object and ends the attempt on it, showing the stored log.
 
 The copy is stored only when it is whole: not when it outgrew `LIMIT_BYTES`, and
@@ -25,7 +25,7 @@ from collections.abc import MutableMapping
 ENV_STORE_LOG = "PACK_STORE_LOG"
 # What pack-fast-execute captured before it exec'd pack-execute, handed on to it.
 ENV_PREFACE = "PACK_LOG_PREFACE"
-LOG_NAME = "log.txt"
+POD_LOG_NAME = "pod-log.txt"
 LIMIT_BYTES = 4 * 1024 * 1024
 PREFACE_LIMIT_BYTES = 64 * 1024  # an environment variable: fetch retries say little
 DRAIN_SECONDS = 0.5

@@ -4,6 +4,8 @@
     runs/<id>/inputs.pb                            (pack.launcher.execution's layout)
     runs/<id>/attempts/<n>/outputs.pb | errors.pb  (ditto)
     runs/<id>/attempts/<n>/log.txt                 attempt n's output (stdout and stderr)
+    runs/<id>/attempts/<n>/pod-log.txt             the same, as a pod stored it at its end
+                                                   (pack.launcher.logcapture; kubernetes)
     runs/<id>/children/<ms>-<child-id>.json        a child's summary, one per child run
     index/runs/<inverted day>/<inverted ms>-<id>.json    a top-level run's summary
 

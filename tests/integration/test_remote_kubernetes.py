@@ -350,7 +350,7 @@ def test_kubernetes_pod_created_before_its_inputs_waits_for_them(
 
 def test_kubernetes_short_task_ends_on_the_log_it_stored(project: Project) -> None:
     """A task that starts and ends between two of the kubelet's reports is seen through
-    the log it stored (attempts/1/log.txt), not at the next report; either way each of
+    the log it stored (attempts/1/pod-log.txt), not at the next report; either way each of
     its lines is shown once, in order."""
     import boto3
 
@@ -365,7 +365,7 @@ def test_kubernetes_short_task_ends_on_the_log_it_stored(project: Project) -> No
         assert shown == expected, proc.stderr[-3000:]
         assert DONE_LINE not in proc.stderr
         bucket, _, prefix = doc["artifacts"].removeprefix("s3://").partition("/")
-        stored = s3.get_object(Bucket=bucket, Key=f"{prefix}/attempts/1/log.txt")["Body"].read()
+        stored = s3.get_object(Bucket=bucket, Key=f"{prefix}/attempts/1/pod-log.txt")["Body"].read()
         assert stored.decode().splitlines() == expected
         ended_on_stored_log += "backend.pod_stored_log" in doc["timings"]
     # The kubelet reports about once a second and the task takes ~0.2 s: most runs end

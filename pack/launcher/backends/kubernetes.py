@@ -244,6 +244,93 @@ class _LogFollower:
             self._emit(line)
 
 
+class _AttemptLog:
+    """Where one attempt's log comes from: the kubelet's stream, from when the pod's
+    status shows the container started, or the log the pod stored (storedlog), read
+    before that; whichever begins first, and the other stays out: each line is shown
+    once. Either ends the attempt early on `done`."""
+
+    def __init__(
+        self,
+        backend: KubernetesBackend,
+        name: str,
+        token: str,
+        done: DoneSignal,
+        timings: dict[str, float],
+        t_created: float,
+    ) -> None:
+        self.backend, self.name, self.token, self.done = backend, name, token, done
+        self.timings, self.t_created = timings, t_created
+        self.follower: _LogFollower | None = None
+        self.poller: StoredLogPoller | None = None
+        self.stored = False  # the stored log is the one shown
+        self._closed = False
+        self._stored_tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL_LINES)
+        self._lock = threading.Lock()
+
+    def poll(self, url: str) -> None:
+        """Read the pod's stored log at `url` until the kubelet's stream begins."""
+        since_create = time.monotonic() - self.t_created
+        self.poller = StoredLogPoller(
+            url,
+            claim=self._claim,
+            emit=self._emit_stored,
+            on_done=self.done.set,
+            pauses=lambda: stored_log_delays(first=FIRST_DELAY_SECONDS - since_create),
+        )
+        self.poller.start()
+
+    def _claim(self) -> bool:
+        with self._lock:
+            self.stored = self.follower is None and not self._closed
+            return self.stored
+
+    def _emit_stored(self, line: str) -> None:
+        self._stored_tail.append(line)
+        self.backend.log(line)
+
+    def on_update(self, current: Any) -> None:
+        """A new state of the pod: once its container started, follow its log."""
+        backend = self.backend
+        with self._lock:
+            if self.stored or self.follower is not None:
+                return
+            if not _started(current, backend.container_name):
+                return
+            self.timings["pod_start"] = time.monotonic() - self.t_created
+            self.follower = _LogFollower(
+                backend.api,
+                self.name,
+                backend.namespace,
+                backend.container_name,
+                backend.log,
+                token=self.token,
+                on_done=self.done.set,
+            )
+        self.follower.start()
+        if self.poller is not None:
+            self.poller.stop()
+
+    def close(self) -> None:
+        """The attempt is over: show the rest of its log."""
+        with self._lock:
+            self._closed = True
+        if self.poller is not None:
+            self.poller.stop()
+            if self.stored:
+                self.poller.join()  # a stored log being shown is shown whole
+            self.timings["stored_log_reads"] = float(self.poller.reads)
+        if self.follower is not None:
+            self.follower.finish()
+
+    def stop(self) -> None:
+        if self.poller is not None:
+            self.poller.stop()
+
+    def tail(self) -> str:
+        return "\n".join(self.follower.tail if self.follower else self._stored_tail)
+
+
 def log_lines(response: Stream) -> Iterator[str]:
     """A log stream's lines as they come (decoded as UTF-8, bad bytes replaced); the
     stream is released at the end."""
@@ -451,45 +538,9 @@ class KubernetesBackend(Backend):
         if stopped:  # stop() came while this pod was being created
             self._finish(name)
             raise RunInterrupted(f"not started: the run of {execution.id} is being stopped")
-        timings = {"pod_create": t_created - t0}
-        follower: _LogFollower | None = None
+        timings: dict[str, float] = {"pod_create": t_created - t0}
         done = DoneSignal(self._watcher)
-        # Whose the attempt's log is: the kubelet's stream (follower) or the stored log
-        # (poller), whichever begins first; the other stays out.
-        owner = threading.Lock()
-        stored = closed = False
-        stored_tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL_LINES)
-        poller: StoredLogPoller | None = None
-
-        def claim() -> bool:
-            nonlocal stored
-            with owner:
-                stored = follower is None and not closed
-                return stored
-
-        def emit_stored(line: str) -> None:
-            stored_tail.append(line)
-            self.log(line)
-
-        def on_update(current: Any) -> None:
-            nonlocal follower
-            with owner:
-                if stored or follower is not None or not _started(current, self.container_name):
-                    return
-                timings["pod_start"] = time.monotonic() - t_created
-                follower = _LogFollower(
-                    self.api,
-                    name,
-                    self.namespace,
-                    self.container_name,
-                    self.log,
-                    token=token,
-                    on_done=done.set,
-                )
-            follower.start()
-            if poller is not None:
-                poller.stop()
-
+        log = _AttemptLog(self, name, token, done, timings, t_created)
         waited = ready is None
         try:
             if ready is not None:  # the container starts ~0.5 s after the create at best
@@ -497,42 +548,24 @@ class KubernetesBackend(Backend):
                 waited = True
                 timings["pod_ready_wait"] = time.monotonic() - t_created
             if store_log:
-                since_create = time.monotonic() - t_created
-                poller = StoredLogPoller(
-                    execution.log_url,
-                    claim=claim,
-                    emit=emit_stored,
-                    on_done=done.set,
-                    pauses=lambda: stored_log_delays(first=FIRST_DELAY_SECONDS - since_create),
-                )
-                poller.start()
-            final, outcome = self.follow(created, on_update, done=done)
+                log.poll(execution.pod_log_url)
+            final, outcome = self.follow(created, log.on_update, done=done)
             t_done = time.monotonic()
-            with owner:
-                closed = True
-            if poller is not None:
-                poller.stop()
-                if stored:
-                    poller.join()  # a stored log being shown is shown whole
-                timings["stored_log_reads"] = float(poller.reads)
-            if follower is not None:
-                follower.finish()
+            log.close()
             timings["pod_run"] = t_done - t_created - timings.get("pod_start", 0.0)
             if outcome is TASK_SAID_DONE:  # ended on the task's word, not the pod's status
                 timings["pod_said_done"] = t_done - t_created
-                if stored:
+                if log.stored:
                     timings["pod_stored_log"] = t_done - t_created
         except KeyboardInterrupt:
-            if poller is not None:
-                poller.stop()
+            log.stop()
             self._finish(name, delete=True)
             raise RunInterrupted(
                 f"interrupted: deleted pod {self.namespace}/{name}; the partial run is under "
                 f"{execution.run_prefix}"
             ) from None
         except BaseException:
-            if poller is not None:
-                poller.stop()
+            log.stop()
             # A pod whose inputs never came is deleted even under --keep: it shows nothing.
             self._finish(name, delete=not self.keep or not waited)
             raise
@@ -548,7 +581,7 @@ class KubernetesBackend(Backend):
             else _exit_code(final, self.container_name),
             reason=outcome.reason,
             message=outcome.error,
-            log_tail="\n".join(follower.tail if follower else stored_tail),
+            log_tail=log.tail(),
             started_at=started,
             finished_at=finished,
             details={

@@ -3,7 +3,7 @@
 The kubelet serves a container's log, and reports its state, on a ~1 s clock: a task
 that starts and ends between two reports is seen only at the next one, on average half
 a second after it ended. A pod started with `PACK_STORE_LOG=1` stores its own log as
-`log.txt` beside outputs.pb once the task succeeded (pack.launcher.logcapture). While
+`pod-log.txt` beside outputs.pb once the task succeeded (pack.launcher.logcapture). While
 the kubelet has not yet shown the container running, `StoredLogPoller` reads that
 object now and then; when it is there, and the attempt's log has not begun to come from
 the kubelet (`claim`), its lines are shown and the attempt ends on it. Once the
@@ -81,7 +81,6 @@ class StoredLogPoller:
 
     def _run(self) -> None:
         from pack.errors import ObjectNotFound, StoreError
-
         from pack.packager.store import read_url
 
         read = self._read or read_url

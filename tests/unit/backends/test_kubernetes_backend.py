@@ -658,7 +658,7 @@ def test_a_log_the_pod_stored_ends_the_attempt_before_the_kubelet_reports_it(
 
     reads: list[str] = []
 
-    def read_url(url: str) -> bytes:  # the store: log.txt is there from the third read on
+    def read_url(url: str) -> bytes:  # the store: pod-log.txt is there from the third read on
         reads.append(url)
         if len(reads) < 3:
             raise ObjectNotFound(f"not found: {url}")
@@ -672,7 +672,7 @@ def test_a_log_the_pod_stored_ends_the_attempt_before_the_kubelet_reports_it(
     assert result.succeeded and result.exit_code == 0
     assert lines == ["hello from the task", "last line without a newline"]
     assert result.log_tail == "hello from the task\nlast line without a newline"
-    assert set(reads) == {EXECUTION.log_url} and len(reads) == 3
+    assert set(reads) == {EXECUTION.pod_log_url} and len(reads) == 3
     assert result.timings["stored_log_reads"] == 3
     assert "pod_stored_log" in result.timings and "pod_said_done" in result.timings
     assert result.finished_at is not None
@@ -726,3 +726,15 @@ def test_a_drivers_children_store_no_log() -> None:
     be.share_watch("pack.dev/parent=x")
     assert not be.poll_stored_log
     be.close()
+
+
+def test_the_pods_stored_log_is_not_the_log_the_client_keeps_while_it_runs() -> None:
+    """The client re-writes the attempt's log (runs keys.log_key) while the attempt runs:
+    were that the object polled for, its first write would end the attempt."""
+    from pack.runs import keys
+
+    for attempt in (1, 2):
+        execution = EXECUTION.with_attempt(attempt)
+        kept = f"{EXECUTION.store_url}/{keys.log_key(execution.id, attempt)}"
+        assert execution.pod_log_url.startswith(execution.output_prefix + "/")
+        assert execution.pod_log_url != kept

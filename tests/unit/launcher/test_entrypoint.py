@@ -416,7 +416,7 @@ def test_pack_execute_stores_its_log_after_the_done_line_when_the_pod_asks(
     tmp_path: Path,
 ) -> None:
     from pack.launcher.entrypoint import DONE_LINE, ENV_SAY_DONE
-    from pack.launcher.logcapture import ENV_STORE_LOG, LOG_NAME
+    from pack.launcher.logcapture import ENV_STORE_LOG, POD_LOG_NAME
 
     token = "0123456789abcdef"
     r, store = _pack_execute(
@@ -426,14 +426,14 @@ def test_pack_execute_stores_its_log_after_the_done_line_when_the_pod_asks(
     # The container's own streams are as without the capture: stderr stays stderr.
     assert r.stdout == f"task says hello\nfrom a subprocess\n{DONE_LINE} {token}\n"
     assert r.stderr == "task warns\n"
-    stored = (store / "out" / LOG_NAME).read_text()
+    stored = (store / "out" / POD_LOG_NAME).read_text()
     assert stored == "task says hello\ntask warns\nfrom a subprocess\n"
     assert (store / "out" / "outputs.pb").is_file()
 
 
 def test_a_failed_task_stores_no_log_and_says_no_done_line(tmp_path: Path) -> None:
     from pack.launcher.entrypoint import DONE_LINE, ENV_SAY_DONE
-    from pack.launcher.logcapture import ENV_STORE_LOG, LOG_NAME
+    from pack.launcher.logcapture import ENV_STORE_LOG, POD_LOG_NAME
 
     r, store = _pack_execute(
         tmp_path, LOGGING_TASK, "talks", -1, {ENV_SAY_DONE: "0123456789abcdef", ENV_STORE_LOG: "1"}
@@ -442,13 +442,13 @@ def test_a_failed_task_stores_no_log_and_says_no_done_line(tmp_path: Path) -> No
     assert DONE_LINE not in r.stdout
     assert "ValueError: negative" in r.stderr  # shown by the kubelet's log, as before
     assert (store / "out" / "errors.pb").is_file()
-    assert not (store / "out" / LOG_NAME).exists()
+    assert not (store / "out" / POD_LOG_NAME).exists()
 
 
 def test_without_the_pods_word_no_log_is_stored(tmp_path: Path) -> None:
     from pack.launcher.entrypoint import ENV_SAY_DONE
-    from pack.launcher.logcapture import LOG_NAME
+    from pack.launcher.logcapture import POD_LOG_NAME
 
     r, store = _pack_execute(tmp_path, LOGGING_TASK, "talks", 3, {ENV_SAY_DONE: "0123456789abcdef"})
     assert r.returncode == 0, r.stderr
-    assert not (store / "out" / LOG_NAME).exists()
+    assert not (store / "out" / POD_LOG_NAME).exists()
