@@ -6,7 +6,8 @@ reports is seen, log and all, only at the next one. A pod started with
 `PACK_STORE_LOG=1` (the kubernetes backend sets it on a pod whose run it follows
 alone) has its entrypoints copy everything written to fd 1 and fd 2 (by the task,
 by pack, by the subprocesses they start) both to where it went before, so the
-kubelet's log is unchanged, and into memory. When the task succeeds, pack-execute
+kubelet's log is unchanged (stderr stays stderr), and into memory: a small forked
+process (the copier) reads the pipes that fd 1 and fd 2 become. When the task succeeds, pack-execute
 stores that copy as `pod-log.txt` beside outputs.pb, after its done line: the client
 polls for that object and ends the attempt on it, showing the stored log.
 
@@ -19,7 +20,6 @@ this runs in every such pod, before the task.
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import MutableMapping
 
 ENV_STORE_LOG = "PACK_STORE_LOG"
@@ -28,73 +28,122 @@ ENV_PREFACE = "PACK_LOG_PREFACE"
 POD_LOG_NAME = "pod-log.txt"
 LIMIT_BYTES = 4 * 1024 * 1024
 PREFACE_LIMIT_BYTES = 64 * 1024  # an environment variable: fetch retries say little
-DRAIN_SECONDS = 0.5
+DRAIN_SECONDS = 0.5  # at exit, for the copier to hand the copy back
 _CHUNK = 65536
 
 
 class Capture:
-    """Copies fd 1 and fd 2 through pipes: to the descriptors they were, and into
-    memory. Each stream keeps its order; between the two, the copy has them in the
-    order they were read, as the container runtime's own log does (it too reads the
-    two pipes side by side): writes to both within a moment of each other may swap."""
+    """Copies fd 1 and fd 2 through pipes to where they went and into memory, in a
+    forked process of its own (the copier): it needs no share of the task's
+    interpreter lock, so what the task wrote reaches the container's log at once,
+    even if the task is killed (out of memory) a moment later. Each stream keeps its
+    order; between the two, the copy has them in the order they were read, as the
+    container runtime's own log does (it too reads the two pipes side by side)."""
 
     def __init__(self, *, limit: int = LIMIT_BYTES, preface: bytes = b"") -> None:
         self.limit = limit
-        self._chunks: list[bytes] = [preface] if preface else []
-        self._size = len(preface)
-        self._overflow = self._size > limit
-        self._lock = threading.Lock()
+        self.preface = preface
         self._saved: dict[int, int] = {}  # fd -> a duplicate of what it was
-        self._readers: list[threading.Thread] = []
+        self._result: int | None = None  # the copier hands the copy back through it
+        self._pid: int | None = None
 
     def start(self, fds: tuple[int, ...] = (1, 2)) -> None:
-        for fd in fds:
-            saved = os.dup(fd)
-            read_end, write_end = os.pipe()
+        """Fork the copier; call it before any thread starts (a fork copies only the
+        calling thread)."""
+        pipes = {fd: os.pipe() for fd in fds}
+        result_read, result_write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the copier: never returns into the task's code
+            try:
+                os.close(result_read)
+                for _, write_end in pipes.values():
+                    os.close(write_end)
+                _copy(
+                    {read_end: fd for fd, (read_end, _) in pipes.items()},
+                    result_write,
+                    self.limit,
+                    self.preface,
+                )
+            finally:
+                os._exit(0)
+        self._pid, self._result = pid, result_read
+        os.close(result_write)
+        for fd, (read_end, write_end) in pipes.items():
+            self._saved[fd] = os.dup(fd)
             os.dup2(write_end, fd)
             os.close(write_end)
-            self._saved[fd] = saved
-            reader = threading.Thread(
-                target=self._copy, args=(read_end, saved), name=f"pack-log-{fd}", daemon=True
-            )
-            reader.start()
-            self._readers.append(reader)
-
-    def _copy(self, read_end: int, original: int) -> None:
-        forward = True
-        try:
-            while chunk := os.read(read_end, _CHUNK):
-                if forward:
-                    forward = _write_all(original, chunk)
-                with self._lock:
-                    if self._overflow:
-                        continue
-                    self._size += len(chunk)
-                    if self._size > self.limit:
-                        self._overflow, self._chunks = True, []
-                    else:
-                        self._chunks.append(chunk)
-        finally:
             os.close(read_end)
 
     def stop(self, timeout: float = DRAIN_SECONDS) -> bytes | None:
-        """Put fd 1 and fd 2 back and wait for the pipes to drain: the log, or None when
-        it is not whole (too big, or a left-behind process still holds a pipe)."""
+        """Put fd 1 and fd 2 back and wait for the copier to drain the pipes: the log,
+        or None when it is not whole (too big, or a process the task left behind still
+        holds a pipe: the copier then goes on forwarding what it writes)."""
+        import select
+
         for fd, saved in self._saved.items():
-            os.dup2(saved, fd)  # closes our end of the pipe: its reader sees the end
+            os.dup2(saved, fd)  # closes this process's end of the pipe
+            os.close(saved)
+        self._saved = {}
+        result, self._result = self._result, None
+        if result is None:
+            return None
+        data: list[bytes] = []
         deadline = _now() + timeout
-        whole = True
-        for reader in self._readers:
-            reader.join(max(0.0, deadline - _now()))
-            whole = whole and not reader.is_alive()
-        if whole:  # a reader still running forwards through its duplicate: keep it open
-            for saved in self._saved.values():
-                os.close(saved)
-        self._saved, self._readers = {}, []
-        with self._lock:
-            if not whole or self._overflow:
-                return None
-            return b"".join(self._chunks)
+        try:
+            while True:
+                left = deadline - _now()
+                if left <= 0 or not select.select([result], [], [], left)[0]:
+                    return None
+                chunk = os.read(result, _CHUNK)
+                if not chunk:
+                    break
+                data.append(chunk)
+        finally:
+            os.close(result)
+        if self._pid is not None:
+            os.waitpid(self._pid, 0)  # it exits once it has handed the copy back
+        out = b"".join(data)
+        return out[1:] if out[:1] == _WHOLE else None
+
+
+_WHOLE = b"w"
+_TOO_BIG = b"b"
+
+
+def _copy(pipes: dict[int, int], result: int, limit: int, preface: bytes) -> None:
+    """The copier's loop: each pipe's bytes to its fd and into memory until every pipe
+    is closed, then the copy (or that it outgrew `limit`) through `result`."""
+    import select
+    import signal
+
+    # A Ctrl-C or a SIGTERM is the task's: the copier ends when the pipes close.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    chunks = [preface] if preface else []
+    size = len(preface)
+    too_big = size > limit
+    forward = dict.fromkeys(pipes, True)
+    poller = select.poll()
+    for read_end in pipes:
+        poller.register(read_end, select.POLLIN)
+    open_ends = set(pipes)
+    while open_ends:
+        for read_end, _ in poller.poll():
+            chunk = os.read(read_end, _CHUNK)
+            if not chunk:
+                poller.unregister(read_end)
+                open_ends.discard(read_end)
+                continue
+            if forward[read_end]:
+                forward[read_end] = _write_all(pipes[read_end], chunk)
+            if too_big:
+                continue
+            size += len(chunk)
+            if size > limit:
+                too_big, chunks = True, []
+            else:
+                chunks.append(chunk)
+    _write_all(result, _TOO_BIG if too_big else _WHOLE + b"".join(chunks))
 
 
 def _write_all(fd: int, data: bytes) -> bool:

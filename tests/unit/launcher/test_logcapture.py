@@ -153,3 +153,26 @@ def test_stored_log_lines_are_what_a_log_stream_gives(data: bytes) -> None:
 
     streamed = [line.decode("utf-8", errors="replace") for line in stream_lines(OneChunk())]  # type: ignore[arg-type]
     assert log_lines_of(data) == streamed
+
+
+def test_what_a_killed_task_wrote_last_still_reaches_the_containers_log(tmp_path: Path) -> None:
+    """The copier is a process of its own: a task killed (out of memory, say) right
+    after a write, while it held the interpreter's lock, loses nothing of the log."""
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, signal\n"
+            "from pack.launcher import logcapture\n"
+            "logcapture.begin(os.environ)\n"
+            "os.write(1, b'last words\\n')\n"
+            "os.write(2, b'last warning\\n')\n"
+            "os.kill(os.getpid(), signal.SIGKILL)\n",
+        ],
+        env={**os.environ, logcapture.ENV_STORE_LOG: "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == -9
+    assert r.stdout == "last words\n" and r.stderr == "last warning\n"
