@@ -186,10 +186,6 @@ def begin(env: MutableMapping[str, str]) -> Capture | None:
     return _current
 
 
-def capturing() -> bool:
-    return _current is not None
-
-
 def end(timeout: float = DRAIN_SECONDS) -> bytes | None:
     """Stop the capture (if one runs): its log, or None (none, or not whole)."""
     global _current

@@ -61,15 +61,12 @@ class StoredLogPoller:
         claim: Callable[[], bool],
         emit: Callable[[str], None],
         on_done: Callable[[float], None],
-        read: Callable[[str], bytes] | None = None,
         pauses: Callable[[], Iterator[float]] = delays,
     ) -> None:
         self.url = url
         self.claim, self.emit, self.on_done = claim, emit, on_done
-        self._read = read
         self._pauses = pauses
         self.reads = 0
-        self.found = False
         self._stopped = threading.Event()
         self.thread = threading.Thread(target=self._run, name="pack-stored-log", daemon=True)
 
@@ -83,14 +80,13 @@ class StoredLogPoller:
         from pack.errors import ObjectNotFound, StoreError
         from pack.packager.store import read_url
 
-        read = self._read or read_url
         errors = 0
         for pause in self._pauses():
             if self._stopped.wait(pause):
                 return
             self.reads += 1
             try:
-                data = read(self.url)
+                data = read_url(self.url)
             except ObjectNotFound:
                 errors = 0
                 continue
@@ -101,11 +97,10 @@ class StoredLogPoller:
                 continue
             if self._stopped.is_set() or not self.claim():
                 return
-            self.found = True
             for line in log_lines_of(data):
                 self.emit(line)
             self.on_done(time.time())
             return
 
-    def join(self, timeout: float | None = None) -> None:
-        self.thread.join(timeout)
+    def join(self) -> None:
+        self.thread.join()
