@@ -25,7 +25,7 @@ _STARTED = time.time()
 
 import os  # noqa: E402
 import sys  # noqa: E402
-from collections.abc import Callable, Iterator, Mapping, Sequence  # noqa: E402
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any, NoReturn  # noqa: E402
@@ -43,6 +43,9 @@ DONE_LINE = "pack-execute: done"
 # Pause between flushing stderr and writing DONE_LINE on stdout: the runtime copies the
 # two pipes into the log separately, and a line of stderr must not land after DONE_LINE.
 DONE_SETTLE_SECONDS = 0.01
+EXECUTE_OPTIONS = frozenset(
+    {"--inputs", "--output-prefix", "--raw-output-data-prefix", "--resolver"}
+)
 EXIT_USER = 1
 EXIT_SYSTEM = 2
 
@@ -62,7 +65,7 @@ def _split_command(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     return args[:i], args[i + 1 :]
 
 
-def _options(args: Sequence[str], known: set[str]) -> dict[str, str]:
+def _options(args: Sequence[str], known: Set[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     it = iter(args)
     for flag in it:
@@ -588,7 +591,7 @@ def execute_status(
     (Ctrl-C, SIGTERM) propagates: whoever stopped the task says why (a timeout, a cancel).
     inputs.pb is waited for up to `inputs_wait` seconds (pack.packager.arrival)."""
     head, rest = _split_command(argv)
-    opts = _options(head, {"--inputs", "--output-prefix", "--raw-output-data-prefix", "--resolver"})
+    opts = _options(head, EXECUTE_OPTIONS)
     _require(opts, "--inputs", "--output-prefix", "--raw-output-data-prefix")
     if len(rest) != 4 or rest[0] != "task-module" or rest[2] != "task-name":
         raise UsageFailure("expected `-- task-module M task-name N` after the options")
@@ -648,10 +651,7 @@ def execute(argv: Sequence[str]) -> NoReturn:
 
 def _output_prefix(argv: Sequence[str]) -> str | None:
     try:
-        return _options(
-            _split_command(argv)[0],
-            {"--inputs", "--output-prefix", "--raw-output-data-prefix", "--resolver"},
-        ).get("--output-prefix")
+        return _options(_split_command(argv)[0], EXECUTE_OPTIONS).get("--output-prefix")
     except UsageFailure:  # execute_status says so
         return None
 
