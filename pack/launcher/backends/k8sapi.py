@@ -11,7 +11,7 @@ event with its Status code) and `kubehttp.ApiUnreachable` (no answer).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from typing import Any
 
 from pack.launcher.backends.kubehttp import ApiError, ApiUnreachable, Stream, Transport
@@ -169,8 +169,13 @@ def _selectors(field: str | None, label: str | None) -> list[tuple[str, Any]]:
 
 def stream_lines(stream: Stream, chunk_size: int = 65536) -> Iterator[bytes]:
     """A streaming answer split into lines as they come (the last one may lack its newline)."""
+    return split_lines(stream.stream(chunk_size))
+
+
+def split_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """`chunks` of bytes as lines, without their newlines (the last one may lack it)."""
     pending = b""
-    for chunk in stream.stream(chunk_size):
+    for chunk in chunks:
         pending += chunk
         *lines, pending = pending.split(b"\n")
         yield from lines

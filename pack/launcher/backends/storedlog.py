@@ -43,10 +43,9 @@ def delays(first: float = FIRST_DELAY_SECONDS) -> Iterator[float]:
 def log_lines_of(data: bytes) -> list[str]:
     """A stored log as the lines a log stream gives (UTF-8, bad bytes replaced; no line
     ends; a last line without its newline kept)."""
-    lines = data.split(b"\n")
-    if lines and not lines[-1]:
-        lines.pop()
-    return [line.decode("utf-8", errors="replace") for line in lines]
+    from pack.launcher.backends.k8sapi import split_lines
+
+    return [line.decode("utf-8", errors="replace") for line in split_lines([data])]
 
 
 class StoredLogPoller:
