@@ -403,17 +403,13 @@ class DockerBackend(Backend):
             self._running.add(name)
             stopped = self._stopped
         if stopped:  # stop() came while this container was being created
-            self._docker("rm", "-f", "-v", name, check=False)
-            with self._lock:
-                self._running.discard(name)
+            self._unstarted(name)
             raise RunInterrupted(f"not started: the run of {execution.id} is being stopped")
         if ready is not None:  # created (a pull and a create took a while), not yet started
             try:
                 ready()
             except BaseException:
-                self._docker("rm", "-f", "-v", name, check=False)
-                with self._lock:
-                    self._running.discard(name)
+                self._unstarted(name)
                 raise
         try:
             proc = subprocess.Popen(
@@ -462,6 +458,12 @@ class DockerBackend(Backend):
             details={"container": name, "engine": self.host or "default"},
             timings=timings,
         )
+
+    def _unstarted(self, name: str) -> None:
+        """Container `name` was created and will not be started: remove it."""
+        self._docker("rm", "-f", "-v", name, check=False)
+        with self._lock:
+            self._running.discard(name)
 
     def cancel(self, execution_id: str) -> list[str]:
         """Remove the run's containers and those of every run it started (by label)."""
